@@ -1,0 +1,51 @@
+"""Text -> token ids with a Hugging Face ``tokenizer.json`` (the ``tokenizers`` library), truncation counted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+
+@dataclass
+class Tokenized:
+    ids: list[list[int]]
+    truncated: int  # how many texts lost tokens to the max_tokens limit
+
+
+class TextTokenizer:
+    """Wraps ``tokenizers.Tokenizer``: no padding (the model packs), truncation at ``max_tokens``.
+
+    Special tokens ([CLS] ... [SEP]) come from the tokenizer's own post-processor, as in the checkpoint.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, max_tokens: int, fallback_id: int):
+        self._tok = tokenizer
+        self._tok.no_padding()
+        self.max_tokens = max_tokens
+        self._tok.enable_truncation(max_length=max_tokens)
+        self._fallback_id = fallback_id
+        self._counter: Tokenizer | None = None  # an untruncated copy, made on first use of count()
+
+    @classmethod
+    def from_file(cls, path: Path, max_tokens: int, fallback_id: int) -> TextTokenizer:
+        return cls(Tokenizer.from_file(str(path)), max_tokens, fallback_id)
+
+    def __call__(self, texts: list[str]) -> Tokenized:
+        encodings = self._tok.encode_batch(texts)
+        ids: list[list[int]] = []
+        truncated = 0
+        for enc in encodings:
+            if enc.overflowing:
+                truncated += 1
+            # a tokenizer without a post-processor gives nothing for "": use one [CLS] so every text has a vector
+            ids.append(list(enc.ids) or [self._fallback_id])
+        return Tokenized(ids, truncated)
+
+    def count(self, texts: list[str]) -> list[int]:
+        """Token counts without truncation (for chunking budgets)."""
+        if self._counter is None:
+            self._counter = Tokenizer.from_str(self._tok.to_str())
+            self._counter.no_truncation()
+        return [len(e.ids) for e in self._counter.encode_batch(texts)]

@@ -1,0 +1,1 @@
+"""semcode indexer: discover, chunk, store, watch (later issues). Depends on encoder only."""
