@@ -89,8 +89,16 @@ def _flash(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing, 
 
     w = (-1, -1) if window is None else (window, window)
     out: torch.Tensor = flash_attn_varlen_func(
-        q, k, v, packing.cu_seqlens, packing.cu_seqlens, packing.max_seqlen, packing.max_seqlen,
-        dropout_p=0.0, causal=False, window_size=w,
+        q,
+        k,
+        v,
+        packing.cu_seqlens,
+        packing.cu_seqlens,
+        packing.max_seqlen,
+        packing.max_seqlen,
+        dropout_p=0.0,
+        causal=False,
+        window_size=w,
     )
     return out
 
@@ -134,9 +142,7 @@ def _build_local_mask(packing: Packing, window: int) -> tuple[torch.Tensor, int]
     return mask.unsqueeze(1), block  # (n_blocks, 1, block, 3 * block)
 
 
-def _blocked_local(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing, window: int
-) -> torch.Tensor:
+def _blocked_local(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packing: Packing, window: int) -> torch.Tensor:
     mask, block = packing.local_mask(window)
     n_blocks = mask.shape[0]
     total, heads, head_dim = q.shape

@@ -47,16 +47,13 @@ class EncoderConfig:
         if not self.layer_types:
             object.__setattr__(self, "layer_types", layer_types_every_n(self.num_hidden_layers, 3))
         if len(self.layer_types) != self.num_hidden_layers:
-            raise ConfigError(
-                f"layer_types has {len(self.layer_types)} entries for {self.num_hidden_layers} layers"
-            )
+            raise ConfigError(f"layer_types has {len(self.layer_types)} entries for {self.num_hidden_layers} layers")
         bad = sorted({t for t in self.layer_types if t not in (GLOBAL, LOCAL)})
         if bad:
             raise ConfigError(f"unknown layer types {bad}; expected {GLOBAL!r} or {LOCAL!r}")
         if self.hidden_size % self.num_attention_heads:
             raise ConfigError(
-                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
-                f"{self.num_attention_heads}"
+                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads {self.num_attention_heads}"
             )
 
     @property

@@ -58,3 +58,34 @@ def choose_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch
     if device.type == "cpu":
         return torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     return torch.float32
+
+
+_ALLOCATOR_TUNED = False
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed blocks for reuse instead of returning each one to the OS.
+
+    The encoder allocates the same large activations (tens of MB) batch after batch. By default glibc serves them
+    with fresh ``mmap`` calls, so every batch pays for page faults and zeroing: measured here, a ModernBERT
+    forward spent a third of its time on that and ran 1.6x slower at 16k-token batches. Raising the mmap and trim
+    thresholds makes the heap reuse those blocks. Process-wide; glibc only (a no-op elsewhere). Returns whether
+    it applied.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED:
+        return True
+    if platform.system() != "Linux":
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    ok = mallopt(m_mmap_threshold, 1 << 30) == 1 and mallopt(m_trim_threshold, 1 << 31) == 1
+    _ALLOCATOR_TUNED = ok
+    return ok

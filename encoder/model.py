@@ -33,6 +33,8 @@ def activation(name: str) -> nn.Module:
 class Rotary(nn.Module):
     """cos/sin tables for one theta, gathered per token by its position in its own sequence."""
 
+    inv_freq: torch.Tensor
+
     def __init__(self, head_dim: int, theta: float):
         super().__init__()
         inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
@@ -45,11 +47,21 @@ class Rotary(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """NeoX ``rotate_half`` RoPE in fp32; x is ``(total, heads, head_dim)``."""
+    """NeoX ``rotate_half`` RoPE in fp32: ``x * cos + rotate_half(x) * sin``.
+
+    x is ``(total, ..., head_dim)`` (q and k may come together as ``(total, 2, heads, head_dim)``); cos and sin
+    are ``(total, 1, head_dim)`` and broadcast over the middle axes. Written half by half into one output so no
+    rotated copy of x is ever materialised.
+    """
     xf = x.float()
     half = xf.shape[-1] // 2
-    rotated = torch.cat((-xf[..., half:], xf[..., :half]), dim=-1)
-    return (xf * cos + rotated * sin).to(x.dtype)
+    shape = (xf.shape[0],) + (1,) * (xf.dim() - 2) + (half,)
+    c, s = cos[..., :half].reshape(shape), sin[..., :half].reshape(shape)  # the two halves of cos/sin are equal
+    x1, x2 = xf[..., :half], xf[..., half:]
+    out = torch.empty_like(xf)
+    torch.mul(x1, c, out=out[..., :half]).addcmul_(x2, s, value=-1.0)  # x1 cos - x2 sin
+    torch.mul(x2, c, out=out[..., half:]).addcmul_(x1, s)  # x2 cos + x1 sin
+    return out.to(x.dtype)
 
 
 class ModernBertEmbeddings(nn.Module):
@@ -76,10 +88,11 @@ class ModernBertAttention(nn.Module):
     ) -> torch.Tensor:
         total = x.shape[0]
         qkv = self.Wqkv(x).view(total, 3, self.heads, self.head_dim)  # (total, 3, heads, head_dim)
-        q, k, v = qkv.unbind(dim=1)  # each (total, heads, head_dim)
         cos, sin = rope
-        q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
-        out = attend(q, k, v.contiguous(), packing, self.window, backend)  # (total, heads, head_dim)
+        qk = apply_rotary(qkv[:, :2], cos, sin)  # (total, 2, heads, head_dim)
+        q, k = qk.unbind(dim=1)  # each (total, heads, head_dim)
+        v = qkv[:, 2]
+        out = attend(q, k, v, packing, self.window, backend)  # (total, heads, head_dim)
         return self.Wo(out.reshape(total, self.heads * self.head_dim))
 
 
@@ -94,7 +107,7 @@ class ModernBertMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, gate = self.Wi(x).chunk(2, dim=-1)  # each (total, intermediate)
-        return self.Wo(self.act(inp) * gate)
+        return self.Wo(self.act(inp).mul_(gate))
 
 
 class ModernBertEncoderLayer(nn.Module):
@@ -102,7 +115,9 @@ class ModernBertEncoderLayer(nn.Module):
         super().__init__()
         # layer 0 has no attn_norm: the embedding norm already normalised its input
         self.attn_norm: nn.Module = (
-            nn.Identity() if layer == 0 else nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
+            nn.Identity()
+            if layer == 0
+            else nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
         )
         self.attn = ModernBertAttention(config, layer)
         self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)

@@ -92,8 +92,10 @@ def _demo(args: argparse.Namespace) -> int:
             print("model: tiny ModernBERT with random weights (4 layers, 64 wide): similarities carry no meaning")
         enc = _load(args, model)
         vectors = enc.encode(DEMO_TEXTS)
-    print(f"encoder: dim={enc.dim} max_tokens={enc.max_tokens} device={enc.device} dtype={enc.dtype} "
-          f"attention={enc.backend} pooling={enc.pooling}")
+    print(
+        f"encoder: dim={enc.dim} max_tokens={enc.max_tokens} device={enc.device} dtype={enc.dtype} "
+        f"attention={enc.backend} pooling={enc.pooling}"
+    )
     for i, text in enumerate(DEMO_TEXTS):
         print(f"  [{i}] {text.splitlines()[0]}")
     sims = vectors @ vectors.T
