@@ -171,7 +171,7 @@ def main() -> int:
         repeats = 1 if args.smoke else 3
         for label, n_texts, lo, hi in (("<= 512", 1024, 32, 512), ("<= 8192", 32, 1024, 8192)):
             if args.smoke:
-                n_texts, hi = 8, min(hi, 256)
+                n_texts, lo, hi = 8, min(lo, 32), min(hi, 256)
             lengths = [rng.randint(lo, hi) for _ in range(n_texts)]
             batch_ids = random_batch(lengths, seed=2)
             tokens = sum(lengths)
