@@ -8,8 +8,9 @@ The encoder knows nothing of files, indexes or LSP.
 """
 
 from .config import ConfigError, EncoderConfig
-from .encode import Encoder, EncodeStats, load_encoder, plan_batches
+from .encode import Encoder, EncodeStats, load_encoder, load_tokenizer, plan_batches
 from .load import CheckpointError
+from .tokenize import TextTokenizer
 
 __all__ = [
     "CheckpointError",
@@ -17,6 +18,8 @@ __all__ = [
     "EncodeStats",
     "Encoder",
     "EncoderConfig",
+    "TextTokenizer",
     "load_encoder",
+    "load_tokenizer",
     "plan_batches",
 ]

@@ -118,6 +118,20 @@ def read_checkpoint(path_or_id: str | Path) -> Checkpoint:
     )
 
 
+def read_tokenizer_files(path_or_id: str | Path) -> tuple[EncoderConfig, Path, int | None]:
+    """Config and tokenizer.json only (no weights): what chunking needs to count tokens."""
+    folder = resolve(path_or_id)
+    try:
+        config = EncoderConfig.from_hf_dict(_read_json(folder / "config.json"), source=str(folder / "config.json"))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from e
+    tokenizer_path = folder / "tokenizer.json"
+    if not tokenizer_path.is_file():
+        raise CheckpointError(f"{tokenizer_path}: missing (semcode needs a fast tokenizer.json)")
+    _, _, max_len = _read_sentence_transformers(folder)
+    return config, tokenizer_path, max_len
+
+
 def model_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Map checkpoint names to ``ModernBertModel`` names: strip ``model.``, drop MLM/classifier heads."""
     out: dict[str, torch.Tensor] = {}

@@ -1,0 +1,444 @@
+"""Tests for indexer/discover.py: real temporary folders, no mocks. Most go through `check(tree, expected)`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from indexer.discover import DiscoverOptions, discover, discover_paths, read_source
+from indexer.types import Skip, SourceFile
+
+Tree = dict[str, str | bytes]
+
+
+def make_tree(root: Path, tree: Tree) -> Path:
+    for rel, content in tree.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    return root
+
+
+def check(root: Path, tree: Tree, expected: list[str | Skip], **options: object) -> None:
+    make_tree(root, tree)
+    got = list(discover(root, DiscoverOptions(**options)))  # type: ignore[arg-type]
+    assert got == expected
+    assert got == sorted(got, key=lambda x: x.path if isinstance(x, Skip) else x)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# ignore rules
+
+
+def test_plain_tree_sorted_and_unknown_types_dropped(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {
+            "b.py": "",
+            "a/z.go": "",
+            "a.py": "",
+            "a/b/c.rs": "",
+            "README.md": "",
+            "Makefile": "",
+            "logo.png": b"\x89PNG",
+            "data.bin": b"\x00",
+            "notes.unknownext": "",
+        },
+        ["Makefile", "README.md", "a.py", "a/b/c.rs", "a/z.go", "b.py"],
+    )
+
+
+def test_nested_gitignore_negation_and_dir_only(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {
+            ".gitignore": "*.log.py\ngen/\n# comment\n\n/root_only.py\n",
+            "root_only.py": "",
+            "keep.py": "",
+            "debug.log.py": "",
+            "gen/x.py": "",  # dir-only pattern excludes the folder
+            "src/gen.py": "",  # ...but not a file of that name
+            "src/root_only.py": "",  # anchored pattern: only at the root
+            "src/.gitignore": "*.ts\n!keep.ts\nlocal/\n",
+            "src/a.ts": "",
+            "src/keep.ts": "",
+            "src/local/x.py": "",
+            "local/x.py": "",  # src/.gitignore's patterns are relative to src/
+            "src/sub/b.ts": "",  # nested file under src: '*.ts' (no slash) matches at any depth below
+            "src/sub/.gitignore": "!b.ts\n",  # deeper negation re-includes
+            "other/debug.log.py": "",
+        },
+        ["keep.py", "local/x.py", "src/gen.py", "src/keep.ts", "src/root_only.py", "src/sub/b.ts"],
+    )
+
+
+def test_whitelist_style_gitignore(tmp_path: Path) -> None:
+    # git semantics: '!*/' re-includes folders, so only *.py files anywhere survive
+    check(
+        tmp_path,
+        {".gitignore": "*\n!*/\n!*.py\n", "a.py": "", "a.md": "", "src/b.py": "", "src/b.txt": "", "src/c/d.py": ""},
+        ["a.py", "src/b.py", "src/c/d.py"],
+    )
+
+
+def test_negation_cannot_reinclude_inside_ignored_folder(tmp_path: Path) -> None:
+    check(tmp_path, {".gitignore": "gen/\n!gen/keep.py\n", "gen/keep.py": "", "x.py": ""}, ["x.py"])
+
+
+def test_git_info_exclude_and_semcodeignore(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {
+            ".git/info/exclude": "private.py\n",
+            ".git/config.py": "",  # never inside .git
+            ".semcodeignore": "fixtures/\n",
+            ".gitignore": "*.gen.py\n",
+            "pkg/.semcodeignore": "!keep.gen.py\nhuge.py\n",
+            "private.py": "",
+            "fixtures/a.py": "",
+            "pkg/keep.gen.py": "",
+            "pkg/other.gen.py": "",
+            "pkg/huge.py": "",
+            "pkg/ok.py": "",
+            "pkg/private.py": "",
+        },
+        ["pkg/keep.gen.py", "pkg/ok.py"],
+    )
+
+
+def test_extra_excludes_from_options(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {".gitignore": "*.md\n", "a.py": "", "docs/x.py": "", "README.md": "", "CHANGES.md": ""},
+        ["CHANGES.md", "a.py"],
+        extra_excludes=("docs/", "!CHANGES.md"),
+    )
+
+
+@pytest.mark.parametrize(
+    "folder",
+    ["node_modules", ".venv", "venv", "dist", "build", "target", "__pycache__", "vendor", "pkg.egg-info", ".tox"],
+)
+def test_default_excluded_dirs_pruned(tmp_path: Path, folder: str) -> None:
+    check(tmp_path, {f"{folder}/x.py": "", f"src/{folder}/y.py": "", "src/z.py": ""}, ["src/z.py"])
+
+
+def test_default_excluded_dir_reincluded_by_ignore_file(tmp_path: Path) -> None:
+    check(tmp_path, {".semcodeignore": "!vendor/\n", "vendor/lib.go": "", "node_modules/x.js": ""}, ["vendor/lib.go"])
+
+
+def test_exclude_dirs_option_replaces_defaults(tmp_path: Path) -> None:
+    check(tmp_path, {"build/a.py": "", "mine/b.py": ""}, ["build/a.py"], exclude_dirs=frozenset({"mine"}))
+
+
+def test_node_modules_not_descended(tmp_path: Path) -> None:
+    # a symlink out of the repository is reported wherever the walk meets one: inside node_modules it must not
+    make_tree(tmp_path / "repo", {"node_modules/pkg/index.js": "", "a.js": ""})
+    make_tree(tmp_path / "outside", {"x.js": ""})
+    (tmp_path / "repo" / "node_modules" / "pkg" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
+    (tmp_path / "repo" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
+    assert list(discover(tmp_path / "repo")) == ["a.js", Skip("ext.js", "symlink pointing outside the repository")]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# secrets, size
+
+
+SECRET_TREE: Tree = {
+    ".env": "TOKEN=1",
+    ".env.production": "TOKEN=1",
+    ".env.example": "TOKEN=",
+    "certs/server.pem": "x",
+    "config/credentials.json": "{}",
+    "config/secrets.yaml": "a: 1",
+    "deploy/id_rsa": "x",
+    "app.py": "",
+}
+
+
+def test_secrets_skipped_with_reason(tmp_path: Path) -> None:
+    reason = "secret-bearing file (matches {!r}); set include_secrets to index it"
+    check(
+        tmp_path,
+        SECRET_TREE,
+        [
+            Skip(".env", reason.format(".env")),
+            Skip(".env.production", reason.format(".env.*")),
+            "app.py",
+            Skip("certs/server.pem", reason.format("*.pem")),
+            Skip("config/credentials.json", reason.format("credentials.json")),
+            Skip("config/secrets.yaml", reason.format("secrets.y*ml")),
+            Skip("deploy/id_rsa", reason.format("id_rsa*")),
+        ],
+    )
+
+
+def test_secrets_included_when_asked(tmp_path: Path) -> None:
+    # with include_secrets the files pass on to the language check: .env, .pem, id_rsa have no language
+    check(tmp_path, SECRET_TREE, ["app.py", "config/credentials.json", "config/secrets.yaml"], include_secrets=True)
+
+
+def test_env_templates_are_not_secrets(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".env.example": "A=", ".env.sample": "A=", "x.env.example.py": ""})
+    got = list(discover_paths([tmp_path / ".env.example", tmp_path / ".env.sample"], tmp_path))
+    assert got == [Skip(".env.example", "unsupported file type"), Skip(".env.sample", "unsupported file type")]
+
+
+def test_gitignored_secret_is_silent(tmp_path: Path) -> None:
+    check(tmp_path, {".gitignore": ".env\n", ".env": "X=1", "a.py": ""}, ["a.py"])
+
+
+def test_size_limit(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {"big.py": "x" * 3000, "ok.py": "x" * 1024, "big.bin": b"x" * 5000},
+        [Skip("big.py", "over the size limit: 2.9 KB > 1.0 KB"), "ok.py"],
+        max_file_bytes=1024,
+    )
+
+
+def test_size_limit_default_wording(tmp_path: Path) -> None:
+    check(
+        tmp_path,
+        {"huge.json": "1" * (3 * 1024 * 1024 + 200_000)},
+        [Skip("huge.json", "over the size limit: 3.2 MB > 2.0 MB")],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# symlinks
+
+
+def test_symlinked_file_inside_root_is_followed(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"real/a.py": "x = 1\n"})
+    (tmp_path / "alias.py").symlink_to("real/a.py")
+    assert list(discover(tmp_path)) == ["alias.py", "real/a.py"]
+    src = read_source(tmp_path, "alias.py")
+    assert isinstance(src, SourceFile) and src.text == "x = 1\n"
+
+
+def test_symlinks_pointing_outside(tmp_path: Path) -> None:
+    outside = make_tree(tmp_path / "outside", {"secret.py": "", "lib/m.py": ""})
+    repo = make_tree(tmp_path / "repo", {"a.py": ""})
+    (repo / "ext.py").symlink_to(outside / "secret.py")
+    (repo / "extdir").symlink_to(outside / "lib")
+    (repo / "ext.unknown").symlink_to(outside / "secret.py")  # unknown type: silent
+    assert list(discover(repo)) == [
+        "a.py",
+        Skip("ext.py", "symlink pointing outside the repository"),
+        Skip("extdir", "symlink pointing outside the repository"),
+    ]
+
+
+def test_symlink_loops_terminate(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"a/b/c.py": "", "d.py": ""})
+    (tmp_path / "a" / "b" / "up").symlink_to("..")  # to its parent's parent
+    (tmp_path / "a" / "self").symlink_to(".")  # to the folder holding it
+    (tmp_path / "a" / "sibling").symlink_to("../a/b")  # a folder inside the repo, walked at its real path
+    (tmp_path / "loop.py").symlink_to("loop.py")  # a file symlink to itself
+    (tmp_path / "broken.py").symlink_to("missing.py")
+    inside = "symlink to a folder inside the repository (not followed; its files are found at their real path)"
+    loop = "symlink loop (points to a folder that contains it)"
+    assert list(discover(tmp_path)) == [
+        "a/b/c.py",
+        Skip("a/b/up", loop),
+        Skip("a/self", loop),
+        Skip("a/sibling", inside),
+        Skip("broken.py", "broken symlink"),
+        "d.py",
+        Skip("loop.py", "symlink loop"),
+    ]
+
+
+def test_root_given_through_a_symlink(tmp_path: Path) -> None:
+    make_tree(tmp_path / "real", {"a.py": "", "sub/b.py": ""})
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    assert list(discover(tmp_path / "link")) == ["a.py", "sub/b.py"]
+
+
+def test_fifo_is_never_read(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"a.py": ""})
+    os.mkfifo(tmp_path / "pipe.py")
+    assert list(discover(tmp_path)) == ["a.py"]
+    assert read_source(tmp_path, "pipe.py") == Skip("pipe.py", "not a regular file")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# discover_paths
+
+
+def test_discover_paths_explicit_files(tmp_path: Path) -> None:
+    make_tree(
+        tmp_path,
+        {
+            ".git/HEAD": "",
+            ".gitignore": "ignored.py\nsrc/gen/\n",
+            "ignored.py": "",
+            "notes.xyz": "",
+            "big.py": "x" * 50,
+        },
+    )
+    paths = [tmp_path / "ignored.py", tmp_path / "notes.xyz", tmp_path / "missing.py", tmp_path / "big.py"]
+    assert list(discover_paths(paths, None, DiscoverOptions(max_file_bytes=10))) == [
+        "ignored.py",
+        Skip("notes.xyz", "unsupported file type"),
+        Skip("missing.py", "no such file"),
+        Skip("big.py", "over the size limit: 50 bytes > 10 bytes"),
+    ]
+
+
+def test_discover_paths_folder_uses_rules_above_it(tmp_path: Path) -> None:
+    make_tree(
+        tmp_path,
+        {
+            ".git/HEAD": "",
+            ".gitignore": "*.gen.py\n",
+            "src/.gitignore": "tmp/\n",
+            "src/pkg/a.py": "",
+            "src/pkg/a.gen.py": "",
+            "src/pkg/tmp/b.py": "",
+            "src/pkg/node_modules/c.js": "",
+            "other.py": "",
+        },
+    )
+    assert list(discover_paths([tmp_path / "src" / "pkg"])) == ["src/pkg/a.py"]
+    # root found from a file argument too, and overlapping arguments report each path once
+    args = [tmp_path / "src" / "pkg" / "a.py", tmp_path / "src", tmp_path / "other.py"]
+    assert list(discover_paths(args)) == ["src/pkg/a.py", "other.py"]
+
+
+def test_discover_paths_without_git_uses_the_folder(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"proj/a.py": "", "proj/sub/b.py": ""})
+    assert list(discover_paths([tmp_path / "proj"])) == ["a.py", "sub/b.py"]
+    assert list(discover_paths([tmp_path / "proj" / "sub" / "b.py"])) == ["b.py"]
+
+
+def test_discover_paths_outside_root(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"repo/a.py": "", "elsewhere/b.py": ""})
+    got = list(discover_paths([tmp_path / "elsewhere" / "b.py"], tmp_path / "repo"))
+    assert got == [Skip(str(tmp_path / "elsewhere" / "b.py"), "outside the repository")]
+
+
+def test_discover_equals_discover_paths_on_root(tmp_path: Path) -> None:
+    make_tree(tmp_path, {".gitignore": "x/\n", "x/a.py": "", "y/b.py": "", ".env": "", "c.ts": ""})
+    assert list(discover_paths([tmp_path], tmp_path)) == list(discover(tmp_path))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# read_source
+
+
+def read(root: Path, content: bytes, name: str = "f.py", **options: object) -> SourceFile | Skip:
+    (root / name).write_bytes(content)
+    return read_source(root, name, DiscoverOptions(**options))  # type: ignore[arg-type]
+
+
+def test_read_plain(tmp_path: Path) -> None:
+    assert read(tmp_path, b"def f():\r\n    return '\xc3\xa9'\r\n") == SourceFile(
+        "f.py", "python", "def f():\r\n    return 'é'\r\n", size=27, replaced=0
+    )
+
+
+def test_read_empty(tmp_path: Path) -> None:
+    assert read(tmp_path, b"") == SourceFile("f.py", "python", "", size=0, replaced=0)
+
+
+def test_read_bom_stripped(tmp_path: Path) -> None:
+    assert read(tmp_path, b"\xef\xbb\xbfx = 1\n") == SourceFile("f.py", "python", "x = 1\n", size=9, replaced=0)
+
+
+def test_read_binary(tmp_path: Path) -> None:
+    assert read(tmp_path, b"x = 1\n\x00\x01\x02") == Skip("f.py", "binary file (NUL bytes)")
+    # a NUL after the first 8 KiB does not count as binary
+    late = read(tmp_path, b"#" * 9000 + b"\n\x00\n")
+    assert isinstance(late, SourceFile) and late.text.endswith("\n\x00\n")
+
+
+@pytest.mark.parametrize(
+    ("content", "text", "replaced"),
+    [
+        (b"x = '\xff\xfe'\n", "x = '\ufffd\ufffd'\n", 2),  # two invalid bytes: two replacements
+        (b"x = '\xe2\x82'\n", "x = '\ufffd'\n", 1),  # a truncated 3-byte sequence: one replacement
+        (b"x = '\xef\xbf\xbd' + '\xff'\n", "x = '\ufffd' + '\ufffd'\n", 1),  # a genuine U+FFFD is not counted
+    ],
+)
+def test_read_invalid_utf8_counted(tmp_path: Path, content: bytes, text: str, replaced: int) -> None:
+    got = read(tmp_path, content)
+    assert got == SourceFile("f.py", "python", text, size=len(content), replaced=replaced)
+
+
+def test_read_mostly_invalid_skipped(tmp_path: Path) -> None:
+    assert read(tmp_path, b"ab" + b"\xff" * 8) == Skip("f.py", "not UTF-8 text (80% invalid bytes)")
+    assert isinstance(read(tmp_path, b"abcdefgh" + b"\xff" * 2), SourceFile)  # 20%: kept
+
+
+def test_read_over_size_limit(tmp_path: Path) -> None:
+    assert read(tmp_path, b"x" * 2048, max_file_bytes=1024) == Skip("f.py", "over the size limit: 2.0 KB > 1.0 KB")
+    assert isinstance(read(tmp_path, b"x" * 1024, max_file_bytes=1024), SourceFile)
+
+
+def test_read_minified(tmp_path: Path) -> None:
+    got = read(tmp_path, b"var a=1;" * 2500 + b"\n", name="app.min.js")
+    assert got == Skip("app.min.js", "minified or generated (a line of 20,000 characters)")
+    assert isinstance(read(tmp_path, b"a" * 100 + b"\n", name="ok.js", max_line_chars=100), SourceFile)
+
+
+def test_read_vanished(tmp_path: Path) -> None:
+    (tmp_path / "gone.py").write_text("x = 1\n")
+    assert list(discover(tmp_path)) == ["gone.py"]
+    (tmp_path / "gone.py").unlink()
+    assert read_source(tmp_path, "gone.py") == Skip("gone.py", "vanished while being read")
+
+
+def test_read_folder_and_unsupported(tmp_path: Path) -> None:
+    (tmp_path / "pkg.py").mkdir()
+    assert read_source(tmp_path, "pkg.py") == Skip("pkg.py", "not a regular file")
+    assert read_source(tmp_path, "x.unknownext") == Skip("x.unknownext", "unsupported file type")
+
+
+def read_as_nobody(root: Path, relpath: str) -> str:
+    """repr(read_source(...)) computed in a forked child that dropped root's privileges (root reads through chmod 000;
+    a fork, not an exec: the interpreter may live where 'nobody' cannot run it)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(r)
+            os.setgid(65534)
+            os.setuid(65534)
+            os.write(w, repr(read_source(root, relpath)).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
+def test_read_permission_denied(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        (tmp_path / "locked.py").write_text("x = 1\n")
+        (tmp_path / "locked.py").chmod(0o000)
+        assert read_source(tmp_path, "locked.py") == Skip("locked.py", "unreadable: permission denied")
+        return
+    with tempfile.TemporaryDirectory() as d:  # under /tmp, which 'nobody' can traverse (pytest's tmp_path: 0700)
+        root = Path(d)
+        root.chmod(0o755)
+        (root / "locked.py").write_text("x = 1\n")
+        (root / "locked.py").chmod(0o000)
+        (root / "open.py").write_text("x = 1\n")
+        (root / "open.py").chmod(0o644)
+        assert read_as_nobody(root, "locked.py") == repr(Skip("locked.py", "unreadable: permission denied"))
+        assert read_as_nobody(root, "open.py") == repr(SourceFile("open.py", "python", "x = 1\n", size=6))
+
+
+def test_crlf_ignore_file_and_bad_patterns(tmp_path: Path) -> None:
+    # CRLF line ends, trailing spaces and a line pathspec rejects ('!' alone) must not break the other lines
+    check(tmp_path, {".gitignore": b"a.py  \r\n!\r\ngen/\r\n", "a.py": "", "b.py": "", "gen/c.py": ""}, ["b.py"])
