@@ -19,7 +19,7 @@ import torch
 from .attention import Backend, Packing, choose_backend
 from .config import EncoderConfig
 from .device import choose_device, choose_dtype, keep_freed_memory
-from .load import read_checkpoint, read_tokenizer_files
+from .load import model_id, read_checkpoint, read_tokenizer_files
 from .model import ModernBertModel, normalize, pool
 from .tokenize import TextTokenizer
 
@@ -179,7 +179,7 @@ def load_encoder(
         pooling=ckpt.pooling,
         device=dev,
         dtype=dt,
-        name=str(path_or_id),
+        name=model_id(path_or_id),
         prompts=ckpt.prompts,
         batch_tokens=batch_tokens,
         backend=backend or choose_backend(dev),

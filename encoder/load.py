@@ -62,6 +62,12 @@ class Checkpoint:
     max_seq_length: int | None = None
 
 
+def model_id(path_or_id: str | Path) -> str:
+    """A stable name for a model: the resolved path of a local folder, else the hub id as given."""
+    path = Path(path_or_id).expanduser()
+    return str(path.resolve()) if path.is_dir() else str(path_or_id)
+
+
 def resolve(path_or_id: str | Path) -> Path:
     """A local folder as is; otherwise a hub id fetched (or found in the local cache) with huggingface_hub."""
     path = Path(path_or_id).expanduser()

@@ -80,13 +80,60 @@ def build_parser() -> argparse.ArgumentParser:
     ch.add_argument("--include-secrets", action="store_true", help="also chunk .env, *.pem, *.key, id_rsa, ...")
     ch.add_argument("--no-header", action="store_true", help="embed code without the path/symbol header line")
     ch.add_argument("--show-text", action="store_true", help="also print each chunk's text (text output only)")
+
+    ix = sub.add_parser(
+        "index",
+        help="index repositories (incremental: only changed files are re-chunked, only new chunks re-encoded)",
+        description="Walks each PATH (a repository), chunks changed files, embeds new chunks, writes LanceDB.",
+    )
+    ix.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    _index_options(ix)
+    ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
+    ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
+    ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    ix.add_argument("--json", action="store_true", help="print the run's report as one JSON object")
+    _encoder_options(ix)
+
+    se = sub.add_parser("search", help="search the index", description="Semantic, lexical or hybrid search.")
+    se.add_argument("query")
+    _index_options(se)
+    se.add_argument("--mode", choices=["hybrid", "semantic", "lexical"], default="hybrid")
+    se.add_argument("--path", default=None, help="only paths matching this glob, e.g. 'src/**/*.py'")
+    se.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
+    se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
+    se.add_argument("--limit", type=int, default=10)
+    se.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", '
+        '"score", "reasons"} (0-based lines)',
+    )
+    _encoder_options(se)
+
+    st = sub.add_parser("status", help="what the index holds")
+    _index_options(st)
+    st.add_argument("--json", action="store_true")
     return parser
+
+
+def _index_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index-dir",
+        default=None,
+        help="LanceDB folder or URI (default: the user cache dir, keyed by the repository root)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="checkpoint folder or hub id (required until semcode ships its default model)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="semcode: %(message)s")
     from encoder import CheckpointError
+    from indexer.store import StoreError
 
     try:
         if args.command == "demo":
@@ -95,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _encode(args)
         if args.command == "chunks":
             return _chunks(args)
-    except (CheckpointError, ValueError) as e:
+        if args.command == "index":
+            return _index(args)
+        if args.command == "search":
+            return _search(args)
+        if args.command == "status":
+            return _status(args)
+    except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2
     return 1
@@ -202,6 +255,157 @@ def _chunks(args: argparse.Namespace) -> int:
                     print("    " + c.text.replace("\n", "\n    "))
     if not args.json:
         print(f"{files} files, {chunks} chunks, {skipped} skipped", file=sys.stderr)
+    return 0
+
+
+def _index_dir(args: argparse.Namespace, root: Path | None) -> str:
+    if args.index_dir:
+        return str(args.index_dir)
+    import hashlib
+
+    from platformdirs import user_cache_dir
+
+    base = Path(user_cache_dir("semcode")) / "indexes"
+    if root is None:
+        raise ValueError("--index-dir is required here (no repository to derive the default location from)")
+    key = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
+    return str(base / f"{root.resolve().name}-{key}")
+
+
+def _require_model(args: argparse.Namespace) -> str:
+    if args.model is None:
+        # FIXME(issue 3): fall back to the shipped default model
+        raise ValueError("no model given: pass --model PATH_OR_HUB_ID (a ModernBERT checkpoint)")
+    return str(args.model)
+
+
+def _index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from indexer.chunk_paths import find_root
+    from indexer.discover import DiscoverOptions
+    from indexer.index import IndexOptions, Progress, index_repository
+    from indexer.store import Store
+
+    model = _require_model(args)
+    enc = _load(args, model)
+    options = IndexOptions(
+        discover=DiscoverOptions(
+            max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
+        ),
+        max_tokens=enc.max_tokens,  # --max-tokens lowers both the chunk budget and the encoder's limit
+    )
+    count = enc.tokenizer.count
+    reports = {}
+    for path in args.paths:
+        if not path.is_dir():
+            raise ValueError(f"{path}: not a folder")
+        root = find_root(path) if (path / ".git").exists() else path.resolve()
+        uri = _index_dir(args, root)
+        if args.rebuild:
+            Store.destroy(uri)
+        store = Store.open(uri, model_id=enc.name, dim=enc.dim)
+        bar = tqdm(total=0, unit="file", desc=root.name, disable=args.json or not sys.stderr.isatty(), leave=True)
+
+        def update(p: Progress, bar=bar) -> None:
+            bar.total = p.files_total
+            bar.n = p.files_done
+            bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
+            bar.refresh()
+
+        report = index_repository(root, store, enc, count, options, progress=update)
+        bar.close()
+        reports[str(root)] = report
+        if not args.json:
+            print(
+                f"{root}: {report.files_seen} files ({report.files_changed} changed, {report.files_unchanged} "
+                f"unchanged, {report.files_deleted} deleted), {report.chunks_written} chunks written, "
+                f"{report.chunks_encoded} encoded ({report.tokens_encoded} tokens) in {report.seconds:.1f} s; "
+                f"index: {uri}"
+            )
+            reasons: dict[str, int] = {}
+            for skip in report.skipped:
+                key = skip.reason.split(" (")[0].split(":")[0]
+                reasons[key] = reasons.get(key, 0) + 1
+            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+                print(f"  skipped {n}: {reason}")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    root: {k: v for k, v in vars(r).items() if k not in ("skipped", "problems")}
+                    | {"skipped": [vars(s) for s in r.skipped]}
+                    for root, r in reports.items()
+                }
+            )
+        )
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from indexer.chunk_paths import find_root
+    from indexer.index import repo_id
+    from indexer.store import Store
+
+    root = find_root(args.repo or Path.cwd())
+    model = _require_model(args)
+    enc = _load(args, model)
+    store = Store.open(_index_dir(args, root), model_id=enc.name, dim=enc.dim)
+    repo = repo_id(args.repo) if args.repo else None
+    filters = dict(repo=repo, languages=args.lang, path_glob=args.path)
+    if args.mode == "lexical":
+        hits = store.search_text(args.query, args.limit, **filters)
+    else:
+        qv = enc.encode([args.query], kind="query")[0]
+        if args.mode == "semantic":
+            hits = store.search_vector(qv, args.limit, **filters)
+        else:
+            hits = store.search_hybrid(qv, args.query, args.limit, **filters)
+    for h in hits:
+        c = h.chunk
+        name = f"{c.parent}.{c.symbol}" if c.parent and c.symbol else c.symbol
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "path": c.path,
+                        "repo": c.repo,
+                        "start_line": c.start_line,
+                        "end_line": c.end_line,
+                        "symbol": name,
+                        "kind": c.kind,
+                        "language": c.language,
+                        "score": round(h.score, 6),
+                        "reasons": list(h.reasons),
+                    }
+                )
+            )
+        else:
+            print(
+                f"{h.score:.4f}  {c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.kind} {name or '-'}  "
+                f"[{'+'.join(h.reasons)}]"
+            )
+    if not hits and not args.json:
+        print("no results", file=sys.stderr)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from encoder.load import model_id, read_tokenizer_files
+    from indexer.chunk_paths import find_root
+    from indexer.store import Store
+
+    root = find_root(Path.cwd())
+    model = _require_model(args)
+    config, _, _ = read_tokenizer_files(model)  # validates the model without loading its weights
+    uri = _index_dir(args, root)
+    stats = Store.open(uri, model_id=model_id(model), dim=config.hidden_size).stats()
+    if args.json:
+        print(json.dumps({"indexDir": uri, "model": model_id(model), **stats}, default=str))
+    else:
+        print(f"index: {uri}\nmodel: {model_id(model)}")
+        for k, v in stats.items():
+            print(f"  {k}: {v}")
     return 0
 
 

@@ -1,0 +1,222 @@
+"""Orchestration: what changed in a repository -> what to re-chunk -> what to re-embed -> what to write.
+
+``index_repository`` is a plain function (the CLI, the LSP server and distributed workers all call it):
+
+1. Walk the repository (``discover``). A file whose size and mtime match its record is unchanged: not even read.
+2. A file that looks changed is read; if its text hashes as recorded, only the record's mtime is refreshed.
+3. Changed files are chunked; chunks whose content hash already has a vector for this model are not encoded
+   again (a branch switch, a move or a revert costs no encoding).
+4. Chunks are written in batches of files, and each file's record only after its chunks: a kill -9 at any moment
+   leaves records that are either complete or missing, and the next run redoes the missing ones without
+   re-encoding what was already stored.
+5. Files that disappeared leave the index; old table versions are compacted at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .chunk import chunk_source
+from .discover import DiscoverOptions, discover, read_source
+from .store import FileRecord, Store, StoredChunk
+from .types import Chunk, Skip
+
+
+class TextEncoder(Protocol):
+    """What indexing needs from an encoder (``encoder.Encoder`` fits)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def encode(self, texts: list[str], kind: str = "document") -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class IndexOptions:
+    discover: DiscoverOptions = field(default_factory=DiscoverOptions)
+    max_tokens: int = 8192
+    with_header: bool = True
+    batch_files: int = 64  # files per write batch (one LanceDB version per batch, not per file)
+    batch_chunks: int = 2048  # or fewer files when they hold this many chunks
+
+
+@dataclass
+class IndexReport:
+    files_seen: int = 0
+    files_unchanged: int = 0
+    files_changed: int = 0
+    files_deleted: int = 0
+    chunks_written: int = 0
+    chunks_encoded: int = 0  # chunks whose vector had to be computed (the rest came from the cache)
+    tokens_encoded: int = 0
+    skipped: list[Skip] = field(default_factory=list)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+@dataclass
+class Progress:
+    """Passed to the progress callback after every batch."""
+
+    files_done: int
+    files_total: int
+    chunks_written: int
+    tokens_encoded: int
+    seconds: float
+
+
+def repo_id(root: Path) -> str:
+    return str(root.resolve())
+
+
+def text_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+def index_repository(
+    root: Path,
+    store: Store,
+    encoder: TextEncoder,
+    count_tokens: Callable[[list[str]], list[int]],
+    options: IndexOptions | None = None,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> IndexReport:
+    """Bring the index of one repository up to date. Safe to interrupt at any point (see module docstring)."""
+    opts = options or IndexOptions()
+    t0 = time.perf_counter()
+    report = IndexReport()
+    repo = repo_id(root)
+    records = store.files(repo)
+    seen: set[str] = set()
+    todo: list[tuple[str, os.stat_result]] = []
+    refreshed: list[FileRecord] = []
+    for item in discover(root, opts.discover):
+        if isinstance(item, Skip):
+            report.skipped.append(item)
+            seen.add(item.path)
+            refreshed.append(FileRecord(repo, item.path, 0, 0, "", "skipped", item.reason))
+            continue
+        seen.add(item)
+        report.files_seen += 1
+        try:
+            st = (root / item).stat()
+        except OSError:
+            continue  # vanished since discovery: it will be treated as deleted next run
+        old = records.get(item)
+        if old is not None and old.status == "indexed" and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            report.files_unchanged += 1
+            continue
+        todo.append((item, st))
+
+    gone = sorted(set(records) - seen)
+    if gone:
+        store.delete_files(repo, gone)
+        report.files_deleted = len(gone)
+    # skip records change rarely; write them once, in one batch
+    changed_skips = [r for r in refreshed if records.get(r.path) != r]
+    if changed_skips:
+        store.delete_files(repo, [r.path for r in changed_skips if r.path in records])
+        store.upsert_files(changed_skips)
+
+    done = 0
+    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
+    batch_chunks = 0
+    for path, st in todo:
+        if cancelled is not None and cancelled():
+            report.cancelled = True
+            break
+        src = read_source(root, path, opts.discover)
+        if isinstance(src, Skip):
+            report.skipped.append(src)
+            if path in records:
+                store.delete_files(repo, [path])
+            store.upsert_files([FileRecord(repo, path, st.st_size, st.st_mtime_ns, "", "skipped", src.reason)])
+            done += 1
+            continue
+        digest = text_hash(src.text)
+        old = records.get(path)
+        if old is not None and old.status == "indexed" and old.content_hash == digest:
+            batch.append((path, st, None, digest))  # same content, new mtime: refresh the record only
+        else:
+            result = chunk_source(src, count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
+            if result.problems:
+                report.problems[path] = result.problems
+            batch.append((path, st, result.chunks, digest))
+            batch_chunks += len(result.chunks)
+        if len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks:
+            done += _write_batch(store, encoder, repo, batch, report)
+            batch, batch_chunks = [], 0
+            _report(progress, done, len(todo), report, t0)
+    if batch:
+        done += _write_batch(store, encoder, repo, batch, report)
+        _report(progress, done, len(todo), report, t0)
+    store.compact()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _write_batch(
+    store: Store,
+    encoder: TextEncoder,
+    repo: str,
+    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]],
+    report: IndexReport,
+) -> int:
+    chunked = {path: chunks for path, _, chunks, _ in batch if chunks is not None}
+    all_chunks = [c for chunks in chunked.values() for c in chunks]
+    hashes = sorted({c.content_hash for c in all_chunks})
+    vectors = store.cached_vectors(hashes)
+    missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
+    if missing:
+        new = encoder.encode([c.text for c in missing], kind="document")
+        for c, v in zip(missing, new, strict=True):
+            vectors[c.content_hash] = v
+        report.chunks_encoded += len(missing)
+        report.tokens_encoded += sum(c.tokens for c in missing)
+    if chunked:
+        store.replace_file_chunks(
+            repo,
+            {path: [(_stored(repo, c), vectors[c.content_hash]) for c in chunks] for path, chunks in chunked.items()},
+        )
+        report.chunks_written += len(all_chunks)
+    # records last: a crash before this line leaves the files looking changed, so the next run redoes them
+    store.upsert_files(
+        [FileRecord(repo, path, st.st_size, st.st_mtime_ns, digest, "indexed", None) for path, st, _, digest in batch]
+    )
+    report.files_changed += len(chunked)
+    return len(batch)
+
+
+def _stored(repo: str, c: Chunk) -> StoredChunk:
+    return StoredChunk(
+        repo=repo,
+        path=c.path,
+        language=c.language,
+        kind=c.kind,
+        symbol=c.symbol,
+        parent=c.parent,
+        start_line=c.start_line,
+        start_col=c.start_col,
+        end_line=c.end_line,
+        end_col=c.end_col,
+        start_byte=c.start_byte,
+        end_byte=c.end_byte,
+        tokens=c.tokens,
+        text=c.text,
+        content_hash=c.content_hash,
+    )
+
+
+def _report(cb: Callable[[Progress], None] | None, done: int, total: int, r: IndexReport, t0: float) -> None:
+    if cb is not None:
+        cb(Progress(done, total, r.chunks_written, r.tokens_encoded, time.perf_counter() - t0))

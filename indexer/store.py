@@ -1,0 +1,670 @@
+"""The index on disk: every LanceDB call in the project lives in this module.
+
+One directory holds the tables of any number of embedding models. Each model gets three tables, named from a slug of
+the model id plus a short hash of it (so two models never share rows, and a model change re-embeds everything):
+
+- ``chunks_<slug>_<hash8>``: one row per chunk (metadata, text, a ``names`` column for symbol search, the vector).
+  Native full-text (BM25) indexes on ``text`` and ``names``; optionally an IVF_PQ index on ``vector``.
+- ``vectors_<slug>_<hash8>``: the embedding cache, ``content_hash -> vector``; a chunk whose text did not change
+  is never embedded again, whatever file or position it moves to.
+- ``files_<slug>_<hash8>``: one row per file seen (size, mtime, hash of the bytes, indexed or skipped and why).
+
+Writes are batched: ``replace_file_chunks`` rewrites the chunks of many files in ONE ``merge_insert`` (one atomic
+commit; unchanged rows are matched by key and left alone) plus one insert-if-absent into the vector cache. Every commit
+is a table version; ``compact`` folds small fragments, brings indexes up to date and removes old versions.
+
+Full-text search in LanceDB 0.40 also scans rows added after the index was built (they are searched flat), and rows
+deleted since are left out, so new rows are searchable at once; ``compact`` (``optimize``) folds them into the index.
+
+References: LanceDB Python API (``Table.merge_insert``, ``Table.optimize``, ``lancedb.index.FTS``/``IvfPq``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+from lancedb.index import FTS, IvfPq
+
+from indexer.types import Chunk
+
+MARKER = "semcode-store.json"  # written into every index directory we create; its absence means "not ours"
+FORMAT = 1  # bump when a table layout changes incompatibly; an old index then asks for --rebuild
+_BATCH = 1000  # paths / hashes per SQL IN-list
+_REBUILD = "run `semcode index --rebuild` to start a fresh index"
+
+
+class StoreError(Exception):
+    """The index directory cannot be used as it is (not an index, another format, or damaged)."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row as stored (the vector travels separately)."""
+
+    repo: str  # repository id (e.g. the absolute root path)
+    path: str  # repository-relative, POSIX separators
+    language: str
+    kind: str
+    symbol: str | None
+    parent: str | None
+    start_line: int  # 0-based, as in indexer.types.Chunk
+    start_col: int
+    end_line: int  # inclusive
+    end_col: int
+    start_byte: int
+    end_byte: int
+    tokens: int
+    text: str
+    content_hash: str  # hash of `text`: the key of the vector cache
+
+    @property
+    def qualified_name(self) -> str | None:
+        if self.symbol is None:
+            return None
+        return f"{self.parent}.{self.symbol}" if self.parent else self.symbol
+
+    @classmethod
+    def from_chunk(cls, repo: str, chunk: Chunk) -> StoredChunk:
+        return cls(
+            repo=repo,
+            path=chunk.path,
+            language=chunk.language,
+            kind=chunk.kind,
+            symbol=chunk.symbol,
+            parent=chunk.parent,
+            start_line=chunk.start_line,
+            start_col=chunk.start_col,
+            end_line=chunk.end_line,
+            end_col=chunk.end_col,
+            start_byte=chunk.start_byte,
+            end_byte=chunk.end_byte,
+            tokens=chunk.tokens,
+            text=chunk.text,
+            content_hash=chunk.content_hash,
+        )
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    repo: str
+    path: str
+    size: int
+    mtime_ns: int
+    content_hash: str  # hash of the file's bytes
+    status: str  # "indexed" | "skipped"
+    reason: str | None  # why it was skipped
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: StoredChunk
+    score: float  # semantic: 1 - cosine distance; lexical: BM25; hybrid: reciprocal rank fusion
+    reasons: tuple[str, ...]  # ("semantic",), ("lexical",) or ("semantic", "lexical")
+
+
+# --------------------------------------------------------------------------------------------------------- schemas
+
+_CHUNK_FIELDS = [f for f in StoredChunk.__dataclass_fields__]
+_INT_FIELDS = {"start_line", "start_col", "end_line", "end_col", "start_byte", "end_byte", "tokens"}
+_NULLABLE = {"symbol", "parent", "reason"}
+
+
+def _chunk_schema(dim: int) -> pa.Schema:
+    fields = [pa.field("key", pa.string(), nullable=False)]
+    for name in _CHUNK_FIELDS:
+        typ = pa.int64() if name in _INT_FIELDS else pa.string()
+        fields.append(pa.field(name, typ, nullable=name in _NULLABLE))
+    fields.append(pa.field("names", pa.string(), nullable=False))  # full-text column for symbol search
+    fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=False))
+    return pa.schema(fields)
+
+
+def _vector_schema(dim: int) -> pa.Schema:
+    return pa.schema(
+        [pa.field("content_hash", pa.string(), nullable=False), pa.field("vector", pa.list_(pa.float32(), dim))]
+    )
+
+
+def _file_schema() -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field("repo", pa.string(), nullable=False),
+            pa.field("path", pa.string(), nullable=False),
+            pa.field("size", pa.int64(), nullable=False),
+            pa.field("mtime_ns", pa.int64(), nullable=False),
+            pa.field("content_hash", pa.string(), nullable=False),
+            pa.field("status", pa.string(), nullable=False),
+            pa.field("reason", pa.string(), nullable=True),
+        ]
+    )
+
+
+def _same_layout(a: pa.Schema, b: pa.Schema) -> bool:
+    """Names and types equal (nullability and metadata may differ after a round trip)."""
+    return a.names == b.names and all(x.type == y.type for x, y in zip(a, b, strict=True))
+
+
+def table_names(model_id: str) -> dict[str, str]:
+    """The tables of one model: {"chunks": ..., "vectors": ..., "files": ...}."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")[:40] or "model"
+    tag = hashlib.blake2b(model_id.encode("utf-8"), digest_size=4).hexdigest()
+    return {kind: f"{kind}_{slug}_{tag}" for kind in ("chunks", "vectors", "files")}
+
+
+# ------------------------------------------------------------------------------------------------- SQL helpers
+
+
+def sql_str(value: str) -> str:
+    """A SQL string literal: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def sql_in(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
+
+
+def _batches(items: Sequence[str], size: int = _BATCH) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
+
+
+def _escape(ch: str) -> str:
+    # Only the metacharacters: the pattern runs both in Python `re` and in Rust `regex` (DataFusion regexp_like),
+    # and Rust rejects some escapes Python's re.escape writes.
+    return "\\" + ch if ch in _REGEX_SPECIAL else ch
+
+
+def glob_to_regex(glob: str) -> str:
+    """Translate a path glob to an anchored regex that Python and Rust read alike.
+
+    ``*`` and ``?`` stay within one path segment, ``**`` crosses segments (``a/**/b`` also matches ``a/b``), ``[...]``
+    is a character class (``[!...]`` negated). A pattern without ``/`` matches the file name at any depth (``*.go``);
+    a leading ``/`` anchors at the repository root; a trailing ``/`` matches everything below a directory.
+    """
+    pat = glob.strip()
+    anchored = "/" in pat.rstrip("/")
+    pat = pat.lstrip("/")
+    if pat.endswith("/"):
+        pat += "**"
+    out = [] if anchored else ["(?:.*/)?"]
+    i = 0
+    while i < len(pat):
+        c = pat[i]
+        if pat.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pat.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif c == "*":
+            out.append("[^/]*")
+            i += 1
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[" and (end := pat.find("]", i + 2 if pat[i + 1 : i + 2] in ("!", "^") else i + 1)) != -1:
+            body = pat[i + 1 : end]
+            neg = body[:1] in ("!", "^")
+            body = body[1:] if neg else body
+            body = "".join("\\" + ch if ch in "\\[]^" else ch for ch in body)
+            out.append(f"[{'^' if neg else ''}{body}]")
+            i = end + 1
+        else:
+            out.append(_escape(c))
+            i += 1
+    return "^" + "".join(out) + "$"
+
+
+def _filters(repo: str | None, languages: Sequence[str] | None, path_glob: str | None) -> str | None:
+    parts = []
+    if repo is not None:
+        parts.append(f"repo = {sql_str(repo)}")
+    if languages:
+        parts.append(sql_in("language", languages))
+    if path_glob:
+        parts.append(f"regexp_like(path, {sql_str(glob_to_regex(path_glob))})")
+    return " AND ".join(parts) if parts else None
+
+
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b|_)|[A-Z]?[a-z]+|[A-Z]+|\d+")
+
+
+def names_text(chunk: StoredChunk) -> str:
+    """The full-text ``names`` column: the qualified name plus the parts of its camelCase words (``LRUCache.get_item``
+    gives ``LRUCache.get_item lru cache``), so a lexical query for a part of a name finds the symbol. The FTS tokenizer
+    itself splits on punctuation and underscores and lower-cases, but does not split camelCase."""
+    qualified = chunk.qualified_name
+    if not qualified:
+        return ""
+    parts: list[str] = []
+    for word in re.split(r"[^A-Za-z0-9]+", qualified):
+        for part in _CAMEL.findall(word):
+            low = part.lower()
+            if low not in parts and low != word.lower():
+                parts.append(low)
+    return " ".join([qualified, *parts])
+
+
+def _row_key(c: StoredChunk) -> str:
+    """Identity of a chunk row: every stored field. An unchanged chunk keeps its key, so merge_insert leaves it
+    alone; any change (even of metadata only, e.g. a renamed parent) gives a new key: old row deleted, new added."""
+    raw = "\x1f".join("" if (v := getattr(c, f)) is None else str(v) for f in _CHUNK_FIELDS)
+    return hashlib.blake2b(raw.encode("utf-8"), digest_size=16).hexdigest()
+
+
+def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(arr) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.asarray(arr.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), dim)
+
+
+def _dir_bytes(root: Path) -> int:
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):  # removed while we walked (a concurrent cleanup)
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+# ----------------------------------------------------------------------------------------------------------- store
+
+
+class Store:
+    """The tables of one embedding model in one index directory. Not thread-safe for concurrent writes from several
+    threads; reads may run while another process writes (LanceDB commits are atomic)."""
+
+    def __init__(self, root: Path, db: Any, model_id: str, dim: int, tables: dict[str, Any]) -> None:
+        self.root = root
+        self.model_id = model_id
+        self.dim = dim
+        self._db = db
+        self._chunks = tables["chunks"]
+        self._vectors = tables["vectors"]
+        self._files = tables["files"]
+        self._names = table_names(model_id)
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        uri: str | Path,
+        model_id: str,
+        dim: int,
+        *,
+        read_consistency_interval: timedelta | None = timedelta(0),
+    ) -> Store:
+        """Open (creating as needed) the index at `uri` for `model_id` with vectors of size `dim`.
+
+        `read_consistency_interval` 0 makes every read see commits by other processes (a cheap manifest check on a
+        local disk); None never re-checks."""
+        root = Path(uri)
+        _claim_dir(root)
+        try:
+            db = lancedb.connect(str(root), read_consistency_interval=read_consistency_interval)
+        except Exception as e:  # pragma: no cover - connect only fails on unusable paths
+            raise StoreError(f"cannot open the index at {root}: {e}") from e
+        names = table_names(model_id)
+        wanted = {"chunks": _chunk_schema(dim), "vectors": _vector_schema(dim), "files": _file_schema()}
+        tables = {}
+        for kind, name in names.items():
+            try:
+                table = db.create_table(name, schema=wanted[kind], exist_ok=True)
+                schema = table.schema
+            except Exception as e:
+                raise StoreError(f"the index table {name} in {root} cannot be opened ({e}); {_REBUILD}") from e
+            if not _same_layout(schema, wanted[kind]):
+                raise StoreError(
+                    f"the index table {name} in {root} has another layout (made by another semcode version, or for"
+                    f" another vector size than {dim}); {_REBUILD}"
+                )
+            tables[kind] = table
+        store = cls(root, db, model_id, dim, tables)
+        store._ensure_fts()
+        return store
+
+    @staticmethod
+    def destroy(uri: str | Path) -> None:
+        """Delete an index directory (for --rebuild). Refuses a non-empty directory that is not an index."""
+        root = Path(uri)
+        if not root.exists():
+            return
+        if root.is_dir() and not (root / MARKER).exists() and any(root.iterdir()):
+            raise StoreError(f"{root} is not a semcode index (no {MARKER}); not deleting it")
+        if root.is_dir():
+            shutil.rmtree(root)
+        else:
+            raise StoreError(f"{root} is not a directory; not deleting it")
+
+    def close(self) -> None:
+        """Release the table handles (the sync LanceDB 0.40 connection has no close; commits are already durable).
+        The Store must not be used afterwards."""
+        self._chunks = self._vectors = self._files = self._db = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _ensure_fts(self) -> None:
+        """Full-text indexes on `text` and `names`. Built once (an index on an empty table is valid); rows written
+        later are searched flat until `compact` folds them in."""
+        have = {tuple(ix.columns) for ix in self._chunks.list_indices() if ix.index_type == "FTS"}
+        for column in ("text", "names"):
+            if (column,) not in have:
+                self._chunks.create_index(column, config=FTS(), replace=True)
+
+    # -- writes ---------------------------------------------------------------------------------------------------
+
+    def cached_vectors(self, hashes: list[str]) -> dict[str, np.ndarray]:
+        """The vectors already stored for these content hashes (the others need embedding)."""
+        found: dict[str, np.ndarray] = {}
+        unique = list(dict.fromkeys(hashes))
+        for batch in _batches(unique):
+            table = (
+                self._vectors.search()
+                .where(sql_in("content_hash", batch))
+                .select(["content_hash", "vector"])
+                .limit(None)
+                .to_arrow()
+            )
+            vectors = _vectors(table["vector"], self.dim)
+            for h, v in zip(table["content_hash"].to_pylist(), vectors, strict=True):
+                found[h] = v
+        return found
+
+    def replace_file_chunks(self, repo: str, path_chunks: dict[str, list[tuple[StoredChunk, np.ndarray]]]) -> None:
+        """Make the chunks of each file in `path_chunks` exactly the given ones (an empty list clears a file).
+
+        One merge_insert per 1000 files (one atomic commit each): rows whose key is unchanged stay untouched, new
+        ones are added, and rows of these files that are not in the new set are deleted. New vectors also go into the
+        vector cache (insert if absent)."""
+        if not path_chunks:
+            return
+        keys: set[str] = set()
+        rows: list[tuple[str, StoredChunk, np.ndarray]] = []
+        for path, pairs in path_chunks.items():
+            for chunk, vector in pairs:
+                if chunk.repo != repo or chunk.path != path:
+                    raise ValueError(f"chunk of {chunk.repo}:{chunk.path} passed under {repo}:{path}")
+                key = _row_key(chunk)
+                if key not in keys:  # an exact duplicate row would make the merge ambiguous
+                    keys.add(key)
+                    rows.append((key, chunk, self._check_vector(vector)))
+        self._cache_vectors({c.content_hash: v for _k, c, v in rows})
+        paths = list(path_chunks)
+        by_path: dict[str, list[tuple[str, StoredChunk, np.ndarray]]] = {}
+        for row in rows:
+            by_path.setdefault(row[1].path, []).append(row)
+        for batch in _batches(paths):
+            batch_rows = [r for p in batch for r in by_path.get(p, [])]
+            (
+                self._chunks.merge_insert("key")
+                .when_not_matched_insert_all()
+                .when_not_matched_by_source_delete(f"repo = {sql_str(repo)} AND {sql_in('path', batch)}")
+                .execute(self._chunk_table(batch_rows))
+            )
+
+    def delete_files(self, repo: str, paths: list[str]) -> None:
+        """Forget these files: their chunks and their file records (cached vectors stay for reuse)."""
+        unique = list(dict.fromkeys(paths))
+        for batch in _batches(unique):
+            where = f"repo = {sql_str(repo)} AND {sql_in('path', batch)}"
+            self._chunks.delete(where)
+            self._files.delete(where)
+
+    def upsert_files(self, records: list[FileRecord]) -> None:
+        if not records:
+            return
+        latest = {(r.repo, r.path): r for r in records}  # the last record of a file wins
+        data = pa.Table.from_pylist(
+            [
+                {
+                    "repo": r.repo,
+                    "path": r.path,
+                    "size": r.size,
+                    "mtime_ns": r.mtime_ns,
+                    "content_hash": r.content_hash,
+                    "status": r.status,
+                    "reason": r.reason,
+                }
+                for r in latest.values()
+            ],
+            schema=_file_schema(),
+        )
+        (
+            self._files.merge_insert(["repo", "path"])
+            .when_matched_update_all()
+            .when_not_matched_insert_all()
+            .execute(data)
+        )
+
+    def _check_vector(self, vector: np.ndarray) -> np.ndarray:
+        v = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if v.shape[0] != self.dim:
+            raise ValueError(f"vector of size {v.shape[0]}, the index holds size {self.dim}")
+        return v
+
+    def _cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        known = self.cached_vectors(list(vectors))
+        new = {h: v for h, v in vectors.items() if h not in known}
+        if not new:
+            return  # no commit, no new table version
+        data = pa.table(
+            {
+                "content_hash": pa.array(list(new), pa.string()),
+                "vector": self._vector_array(list(new.values())),
+            },
+            schema=_vector_schema(self.dim),
+        )
+        # insert-if-absent also under a concurrent writer that cached the same content meanwhile
+        self._vectors.merge_insert("content_hash").when_not_matched_insert_all().execute(data)
+
+    def _vector_array(self, vectors: list[np.ndarray]) -> pa.FixedSizeListArray:
+        flat = np.stack(vectors).astype(np.float32, copy=False).reshape(-1) if vectors else np.zeros(0, np.float32)
+        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), self.dim)
+
+    def _chunk_table(self, rows: list[tuple[str, StoredChunk, np.ndarray]]) -> pa.Table:
+        columns: dict[str, Any] = {"key": [k for k, _c, _v in rows]}
+        for name in _CHUNK_FIELDS:
+            columns[name] = [getattr(c, name) for _k, c, _v in rows]
+        columns["names"] = [names_text(c) for _k, c, _v in rows]
+        schema = _chunk_schema(self.dim)
+        arrays = [pa.array(columns[f.name], f.type) for f in schema if f.name != "vector"]
+        arrays.append(self._vector_array([v for _k, _c, v in rows]))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+    # -- reads ----------------------------------------------------------------------------------------------------
+
+    def files(self, repo: str) -> dict[str, FileRecord]:
+        table = self._files.search().where(f"repo = {sql_str(repo)}").limit(None).to_arrow()
+        return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
+
+    def search_vector(
+        self,
+        vector: np.ndarray,
+        limit: int,
+        *,
+        repo: str | None = None,
+        languages: Sequence[str] | None = None,
+        path_glob: str | None = None,
+    ) -> list[Hit]:
+        """Nearest chunks by cosine distance; score = 1 - distance (the cosine similarity)."""
+        if limit <= 0:
+            return []
+        query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
+        where = _filters(repo, languages, path_glob)
+        if where:
+            query = query.where(where, prefilter=True)
+        table = query.select([*_CHUNK_FIELDS]).limit(limit).to_arrow()
+        return [Hit(_to_chunk(row), 1.0 - float(row["_distance"]), ("semantic",)) for row in _checked(table, path_glob)]
+
+    def search_text(
+        self,
+        query: str,
+        limit: int,
+        *,
+        repo: str | None = None,
+        languages: Sequence[str] | None = None,
+        path_glob: str | None = None,
+    ) -> list[Hit]:
+        """BM25 full-text search over chunk text and symbol names; score = the BM25 score."""
+        if limit <= 0 or not re.search(r"\w", query):
+            return []
+        builder = self._chunks.search(query, query_type="fts", fts_columns=["text", "names"])
+        where = _filters(repo, languages, path_glob)
+        if where:
+            builder = builder.where(where, prefilter=True)
+        table = builder.select([*_CHUNK_FIELDS]).limit(limit).to_arrow()
+        return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in _checked(table, path_glob)]
+
+    def search_hybrid(
+        self,
+        vector: np.ndarray,
+        query: str,
+        limit: int,
+        *,
+        repo: str | None = None,
+        languages: Sequence[str] | None = None,
+        path_glob: str | None = None,
+        k_rrf: int = 60,
+    ) -> list[Hit]:
+        """Reciprocal rank fusion of the semantic and lexical lists: score = sum of 1 / (k_rrf + rank), rank from 1.
+        A chunk found by both lists has reasons ("semantic", "lexical")."""
+        if limit <= 0:
+            return []
+        depth = max(2 * limit, limit + 10)
+        filters: dict[str, Any] = {"repo": repo, "languages": languages, "path_glob": path_glob}
+        lists = [self.search_vector(vector, depth, **filters), self.search_text(query, depth, **filters)]
+        fused: dict[StoredChunk, tuple[float, tuple[str, ...]]] = {}
+        for hits in lists:
+            for rank, hit in enumerate(hits, start=1):
+                score, reasons = fused.get(hit.chunk, (0.0, ()))
+                fused[hit.chunk] = (score + 1.0 / (k_rrf + rank), reasons + hit.reasons)
+        ranked = sorted(fused.items(), key=lambda item: -item[1][0])
+        return [Hit(chunk, score, reasons) for chunk, (score, reasons) in ranked[:limit]]
+
+    def chunk_at(self, repo: str, path: str, line: int) -> StoredChunk | None:
+        """The innermost chunk of `path` whose lines cover `line` (0-based), or None."""
+        where = f"repo = {sql_str(repo)} AND path = {sql_str(path)}"
+        where += f" AND start_line <= {int(line)} AND end_line >= {int(line)}"
+        table = self._chunks.search().where(where).select([*_CHUNK_FIELDS]).limit(None).to_arrow()
+        chunks = [_to_chunk(row) for row in table.to_pylist()]
+        if not chunks:
+            return None
+        return min(chunks, key=lambda c: (c.end_byte - c.start_byte, -c.start_byte))
+
+    # -- maintenance ----------------------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counts, table versions and bytes on disk (the whole index directory, all models)."""
+        fts = {ix.name: ix for ix in self._chunks.list_indices()}
+        return {
+            "model_id": self.model_id,
+            "dim": self.dim,
+            "rows": self._chunks.count_rows(),
+            "files": self._files.count_rows("status = 'indexed'"),
+            "skipped": self._files.count_rows("status = 'skipped'"),
+            "vectors": self._vectors.count_rows(),
+            "versions": {name: len(t.list_versions()) for name, t in self._tables()},
+            "unindexed_text_rows": max((ix.num_unindexed_rows or 0 for ix in fts.values()), default=0),
+            "bytes": _dir_bytes(self.root),
+        }
+
+    def compact(self, *, keep_versions: timedelta = timedelta(0), prune_vectors: bool = True) -> None:
+        """Merge small fragments, bring the indexes up to date and delete versions older than `keep_versions`.
+
+        With the default (0) every older version is deleted: a reader in another process that is in the middle of
+        a query on an old version may fail that one query (readers re-check the latest version on each read).
+        `prune_vectors` drops cached vectors of content no chunk has any more once they outnumber the live ones
+        (the cache keeps up to twice the live content, so switching branches back and forth stays cheap)."""
+        if prune_vectors:
+            self._prune_vectors()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*cleanup_older_than.*", category=UserWarning)
+            for _name, table in self._tables():
+                table.optimize(cleanup_older_than=keep_versions)
+
+    def ensure_vector_index(self, min_rows: int = 100_000) -> bool:
+        """Build an IVF_PQ (cosine) index on the chunk vectors once the table holds `min_rows` rows; below that a
+        flat scan is fast enough and exact. Returns True when it built one. Later writes are added to the index by
+        `compact` (optimize); rows not yet in it are still searched flat."""
+        if self._chunks.count_rows() < min_rows:
+            return False
+        if any(ix.columns == ["vector"] for ix in self._chunks.list_indices()):
+            return False
+        self._chunks.create_index("vector", config=IvfPq(distance_type="cosine"), replace=True)
+        return True
+
+    def _prune_vectors(self) -> None:
+        live = set(self._chunks.search().select(["content_hash"]).limit(None).to_arrow()["content_hash"].to_pylist())
+        cached = self._vectors.search().select(["content_hash"]).limit(None).to_arrow()["content_hash"].to_pylist()
+        orphans = [h for h in cached if h not in live]
+        if len(orphans) <= max(len(live), 1000):
+            return
+        for batch in _batches(orphans):
+            self._vectors.delete(sql_in("content_hash", batch))
+
+    def _tables(self) -> list[tuple[str, Any]]:
+        return [
+            (self._names["chunks"], self._chunks),
+            (self._names["vectors"], self._vectors),
+            (self._names["files"], self._files),
+        ]
+
+
+def _claim_dir(root: Path) -> None:
+    """Create the index directory with its marker, or check that an existing one is a semcode index we can read."""
+    marker = root / MARKER
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} is not a directory; choose another index location")
+    if root.is_dir() and not marker.exists() and any(root.iterdir()):
+        raise StoreError(
+            f"{root} is not a semcode index (it has files but no {MARKER}); choose another index location, "
+            "or delete the directory if it is a broken index"
+        )
+    if not marker.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / (MARKER + ".tmp")
+        tmp.write_text(json.dumps({"format": FORMAT}) + "\n", encoding="utf-8")
+        os.replace(tmp, marker)  # atomic: a crash leaves no half-written marker
+        return
+    try:
+        fmt = json.loads(marker.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError) as e:
+        raise StoreError(f"{marker} cannot be read ({e}); {_REBUILD}") from e
+    if fmt != FORMAT:
+        raise StoreError(f"the index at {root} has format {fmt!r}, this semcode uses {FORMAT}; {_REBUILD}")
+
+
+def _to_chunk(row: dict[str, Any]) -> StoredChunk:
+    return StoredChunk(**{name: row[name] for name in _CHUNK_FIELDS})
+
+
+def _checked(table: pa.Table, path_glob: str | None) -> list[dict[str, Any]]:
+    """Rows of a result; the glob (already pushed down as regexp_like) is re-checked in Python as a safeguard."""
+    rows: list[dict[str, Any]] = table.to_pylist()
+    if path_glob:
+        pattern = re.compile(glob_to_regex(path_glob))
+        rows = [r for r in rows if pattern.match(r["path"])]
+    return rows

@@ -1,0 +1,208 @@
+"""Indexing end to end: a real fixture repository, the tiny ModernBERT, a real LanceDB on disk.
+
+Incrementality (edit, rename, delete, revert), crash safety (SIGKILL mid-index, then reopen and complete), and the
+CLI's index/search/status through a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from encoder import load_encoder
+from encoder.tiny import write_tiny_checkpoint
+from indexer.index import IndexOptions, index_repository, repo_id
+from indexer.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    return write_tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def enc(model):
+    return load_encoder(model, device="cpu", dtype="fp32")
+
+
+def py_function(i: int) -> str:
+    return textwrap.dedent(
+        f"""\
+        def function_{i}(value):
+            \"\"\"Return value scaled by {i}.\"\"\"
+            total = value * {i}
+            return total + {i}
+        """
+    )
+
+
+def make_repo(root: Path, n_files: int = 6) -> Path:
+    (root / ".git").mkdir(parents=True)
+    (root / ".gitignore").write_text("ignored/\n")
+    for i in range(n_files):
+        (root / f"pkg/mod_{i}.py").parent.mkdir(parents=True, exist_ok=True)
+        (root / f"pkg/mod_{i}.py").write_text(py_function(i) + "\n\n" + py_function(100 + i))
+    (root / "ignored").mkdir()
+    (root / "ignored/skip.py").write_text("def hidden(): pass\n")
+    (root / "README.md").write_text("# Fixture\n\nParses configuration files.\n")
+    (root / "blob.py").write_bytes(b"\x00\x01binary")
+    return root
+
+
+def run_index(root: Path, store: Store, enc, **kw):
+    return index_repository(root, store, enc, enc.tokenizer.count, IndexOptions(**kw))
+
+
+def test_index_then_noop_then_incremental_changes(tmp_path, enc):
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    first = run_index(root, store, enc)
+    assert first.files_changed == 7  # 6 modules + README
+    assert first.chunks_encoded == first.chunks_written > 0
+    assert {s.path: s.reason for s in first.skipped} == {"blob.py": "binary file (NUL bytes)"}
+
+    again = run_index(root, store, enc)
+    assert (again.files_changed, again.chunks_encoded, again.files_unchanged) == (0, 0, 7)
+
+    # edit one file: only it is re-chunked; only its new function is encoded
+    mod0 = root / "pkg/mod_0.py"
+    mod0.write_text(py_function(0) + "\n\n" + py_function(999))
+    edit = run_index(root, store, enc)
+    assert edit.files_changed == 1 and edit.chunks_encoded == 1
+    hits = store.search_text("function_999", 5)
+    assert hits and hits[0].chunk.path == "pkg/mod_0.py" and hits[0].chunk.symbol == "function_999"
+
+    # rename: the file moves, nothing is encoded again; the old path leaves the index
+    mod0.rename(root / "pkg/renamed.py")
+    moved = run_index(root, store, enc)
+    assert moved.files_deleted == 1 and moved.chunks_encoded == 0
+    hits = store.search_text("function_999", 5)
+    assert hits[0].chunk.path == "pkg/renamed.py" and hits[0].chunk.symbol == "function_999"
+    assert all(h.chunk.path != "pkg/mod_0.py" for h in hits)
+
+    # revert the edit: its old content is cached, nothing to encode
+    (root / "pkg/renamed.py").write_text(py_function(0) + "\n\n" + py_function(100))
+    reverted = run_index(root, store, enc)
+    assert reverted.chunks_encoded == 0
+
+    # delete: gone from search and from the files table
+    (root / "pkg/mod_1.py").unlink()
+    deleted = run_index(root, store, enc)
+    assert deleted.files_deleted == 1
+    assert all(h.chunk.path != "pkg/mod_1.py" for h in store.search_text("function_1", 20))
+    assert "pkg/mod_1.py" not in store.files(repo_id(root))
+
+    # touching a file without changing it refreshes the record only
+    os.utime(root / "pkg/mod_2.py", None)
+    touched = run_index(root, store, enc)
+    assert touched.chunks_encoded == 0 and touched.files_changed == 0
+
+
+def test_versions_grow_with_batches_not_files(tmp_path, enc):
+    root = make_repo(tmp_path / "repo", n_files=30)
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc, batch_files=16)
+    stats = store.stats()
+    assert stats["rows"] > 60
+    # compaction at the end of a run keeps old versions from piling up
+    assert max(stats["versions"].values()) <= 10, stats
+
+
+def test_semantic_search_returns_the_indexed_chunk(tmp_path, enc):
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+    # the tiny model is random, so query with a chunk's own text: it must come back first
+    target = store.search_text("function_103", 1)[0].chunk
+    vec = enc.encode([target.text])[0]
+    hits = store.search_vector(vec, 3)
+    assert hits[0].chunk.path == target.path and hits[0].chunk.symbol == target.symbol
+    assert hits[0].score > 0.99 and hits[0].reasons == ("semantic",)
+
+
+KILL_SCRIPT = """
+import sys, time
+from pathlib import Path
+from encoder import load_encoder
+from indexer.index import IndexOptions, index_repository
+from indexer.store import Store
+root, index, model = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+enc = load_encoder(model, device="cpu", dtype="fp32")
+store = Store.open(index, model_id=enc.name, dim=enc.dim)
+def progress(p):
+    print("BATCH", p.files_done, flush=True)
+    time.sleep(0.3)  # give the parent time to kill us between (or during) batches
+index_repository(root, store, enc, enc.tokenizer.count, IndexOptions(batch_files=4), progress=progress)
+print("DONE", flush=True)
+"""
+
+
+def test_sigkill_mid_index_then_reopen_and_complete(tmp_path, model, enc):
+    root = make_repo(tmp_path / "repo", n_files=24)
+    index = tmp_path / "index"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT, str(root), str(index), str(model)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    batches = 0
+    for line in proc.stdout:
+        if line.startswith("BATCH"):
+            batches += 1
+            if batches == 2:
+                proc.send_signal(signal.SIGKILL)
+                break
+    proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+    # the index opens, answers, and holds what was written before the kill
+    store = Store.open(index, model_id=enc.name, dim=enc.dim)
+    partial = store.stats()["rows"]
+    assert partial > 0
+    assert store.search_text("function_0", 3)
+    # the next run completes it without re-encoding what was stored
+    report = run_index(root, store, enc)
+    total = store.stats()["rows"]
+    assert total > partial
+    assert report.chunks_encoded <= total - partial
+    assert run_index(root, store, enc).chunks_encoded == 0
+
+
+def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "lsp_server.cli", *args], capture_output=True, text=True, cwd=cwd, env=env
+    )
+
+
+def test_cli_index_search_status(tmp_path, model):
+    root = make_repo(tmp_path / "repo")
+    index = str(tmp_path / "index")
+    out = cli("index", str(root), "--model", str(model), "--index-dir", index)
+    assert out.returncode == 0, out.stderr
+    assert "7 changed" in out.stdout and "skipped 1: binary file" in out.stdout
+    out = cli("search", "function_104", "--mode", "lexical", "--model", str(model), "--index-dir", index, "--json")
+    assert out.returncode == 0, out.stderr
+    hits = [json.loads(line) for line in out.stdout.splitlines()]
+    assert hits[0]["path"] == "pkg/mod_4.py" and hits[0]["symbol"] == "function_104"
+    assert hits[0]["reasons"] == ["lexical"]
+    out = cli("search", "scaled value", "--model", str(model), "--index-dir", index, "--json", "--lang", "markdown")
+    assert out.returncode == 0, out.stderr
+    assert all(json.loads(line)["language"] == "markdown" for line in out.stdout.splitlines())
+    out = cli("status", "--model", str(model), "--index-dir", index, "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["rows"] > 0
+    out = cli("index", str(root), "--index-dir", index)
+    assert out.returncode == 2 and "pass --model" in out.stderr

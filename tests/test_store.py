@@ -1,0 +1,277 @@
+"""indexer/store.py against a real LanceDB directory in tmp_path (no mocks), with 8-d deterministic vectors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from indexer.store import FileRecord, Store, StoredChunk, StoreError, glob_to_regex, names_text, table_names
+from indexer.types import Chunk
+
+DIM = 8
+REPO = "/repo"
+MODEL = "test/model-a"
+
+
+def unit(i: int, j: int | None = None) -> np.ndarray:
+    """A unit vector along axis i (optionally mixed with axis j)."""
+    v = np.zeros(DIM, np.float32)
+    v[i] = 1.0
+    if j is not None:
+        v[j] = 0.5
+    return v / np.linalg.norm(v)
+
+
+def chunk(
+    path: str, text: str, *, line: int = 0, lines: int = 3, symbol: str | None = None, **kw: object
+) -> StoredChunk:
+    fields: dict[str, object] = {
+        "repo": REPO,
+        "path": path,
+        "language": "python",
+        "kind": "function" if symbol else "block",
+        "symbol": symbol,
+        "parent": None,
+        "start_line": line,
+        "start_col": 0,
+        "end_line": line + lines - 1,
+        "end_col": 1,
+        "start_byte": line * 10,
+        "end_byte": (line + lines) * 10,
+        "tokens": len(text.split()),
+        "text": text,
+    }
+    fields.update(kw)
+    fields["content_hash"] = Chunk(**{k: v for k, v in fields.items() if k != "repo"}).content_hash  # type: ignore[arg-type]
+    return StoredChunk(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store.open(tmp_path / "index", MODEL, DIM)
+    s.replace_file_chunks(
+        REPO,
+        {
+            "src/cache.py": [
+                (
+                    chunk(
+                        "src/cache.py", "class LRUCache:\n    evict the least recently used entry", symbol="LRUCache"
+                    ),
+                    unit(0),
+                ),
+                (
+                    chunk("src/cache.py", "def get(self, key): return lookup", line=5, symbol="get", parent="LRUCache"),
+                    unit(1),
+                ),
+            ],
+            "cmd/main.go": [
+                (
+                    chunk("cmd/main.go", "func parseArgs() flags command line", symbol="parseArgs", language="go"),
+                    unit(2),
+                ),
+            ],
+        },
+    )
+    return s
+
+
+def paths(hits: list) -> list[tuple[str, str | None]]:
+    return [(h.chunk.path, h.chunk.symbol) for h in hits]
+
+
+def test_search_vector_returns_nearest_with_cosine_score(store: Store) -> None:
+    hits = store.search_vector(unit(2, 0), 2)
+    assert paths(hits) == [("cmd/main.go", "parseArgs"), ("src/cache.py", "LRUCache")]
+    assert hits[0].score == pytest.approx(float(unit(2, 0) @ unit(2)), abs=1e-5)
+    assert hits[0].reasons == ("semantic",)
+    assert hits[0].chunk.qualified_name == "parseArgs" and hits[0].chunk.end_line == 2
+
+
+def test_search_text_by_word_and_by_symbol(store: Store) -> None:
+    assert paths(store.search_text("evict", 5)) == [("src/cache.py", "LRUCache")]
+    # a symbol part that the text never spells out on its own: the `names` column carries "lru cache"
+    assert ("src/cache.py", "LRUCache") in paths(store.search_text("cache", 5))
+    assert paths(store.search_text("parseArgs", 5))[0] == ("cmd/main.go", "parseArgs")
+    hits = store.search_text("LRUCache.get", 5)
+    assert ("src/cache.py", "get") in paths(hits)
+    assert all(h.reasons == ("lexical",) and h.score > 0 for h in hits)
+    assert store.search_text("  ", 5) == []
+    store.search_text('it\'s (odd) "query" AND OR ~*', 5)  # query syntax is not interpreted: must not raise
+
+
+def test_hybrid_fuses_and_reports_reasons(store: Store) -> None:
+    hits = store.search_hybrid(unit(0), "lookup", 3)
+    by = {(h.chunk.path, h.chunk.symbol): h for h in hits}
+    assert by[("src/cache.py", "LRUCache")].reasons == ("semantic",)
+    assert by[("src/cache.py", "get")].reasons == ("semantic", "lexical")
+    assert hits[0].chunk.symbol == "get"  # in both lists: rank 2 + rank 1 beats rank 1 alone
+    assert hits[0].score == pytest.approx(1 / 62 + 1 / 61)
+
+
+def test_filters(store: Store) -> None:
+    other = chunk("src/cache.py", "evict other repo", repo="/other")
+    store.replace_file_chunks("/other", {"src/cache.py": [(other, unit(0))]})
+    assert {h.chunk.repo for h in store.search_text("evict", 5)} == {REPO, "/other"}
+    assert {h.chunk.repo for h in store.search_text("evict", 5, repo="/other")} == {"/other"}
+    assert paths(store.search_vector(unit(0), 5, repo=REPO, languages=["go"])) == [("cmd/main.go", "parseArgs")]
+    assert {h.chunk.path for h in store.search_vector(unit(0), 5, path_glob="*.go")} == {"cmd/main.go"}
+    assert {h.chunk.path for h in store.search_vector(unit(0), 5, path_glob="src/**/*.py")} == {"src/cache.py"}
+    assert store.search_vector(unit(0), 5, path_glob="cmd/*.py") == []
+    assert len(store.search_hybrid(unit(0), "evict", 5, repo=REPO, path_glob="src/*")) == 2
+
+
+@pytest.mark.parametrize(
+    ("glob", "path", "matches"),
+    [
+        ("*.go", "a/b/c.go", True),
+        ("*.go", "c.go", True),
+        ("src/**/*.py", "src/a.py", True),
+        ("src/**/*.py", "src/x/y/a.py", True),
+        ("src/*.py", "src/x/a.py", False),
+        ("/a.py", "b/a.py", False),
+        ("docs/", "docs/x/y.md", True),
+        ("a[0-9].c", "a7.c", True),
+        ("a(b)+.c", "a(b)+.c", True),
+    ],
+)
+def test_glob_to_regex(glob: str, path: str, matches: bool) -> None:
+    assert bool(re.match(glob_to_regex(glob), path)) is matches
+
+
+def test_replace_file_chunks_replaces_and_clears(store: Store) -> None:
+    new = chunk("src/cache.py", "class LRUCache:\n    drop the oldest entry", symbol="LRUCache")
+    store.replace_file_chunks(REPO, {"src/cache.py": [(new, unit(3))]})
+    assert store.search_text("evict", 5) == []
+    assert paths(store.search_text("oldest", 5)) == [("src/cache.py", "LRUCache")]
+    assert store.stats()["rows"] == 2  # the new chunk + main.go's
+    store.replace_file_chunks(REPO, {"cmd/main.go": []})
+    assert store.search_text("parseArgs", 5) == []
+    assert store.stats()["rows"] == 1
+
+
+def test_unchanged_rows_survive_and_metadata_change_is_applied(store: Store) -> None:
+    main = chunk("cmd/main.go", "func parseArgs() flags command line", symbol="parseArgs", language="go")
+    moved = chunk("cmd/main.go", "func parseArgs() flags command line", symbol="parseArgs", language="go", parent="X")
+    store.replace_file_chunks(REPO, {"cmd/main.go": [(main, unit(2))]})
+    assert store.stats()["rows"] == 3
+    store.replace_file_chunks(REPO, {"cmd/main.go": [(moved, unit(2))]})
+    assert store.chunk_at(REPO, "cmd/main.go", 1) == moved
+
+
+def test_delete_files(store: Store) -> None:
+    store.upsert_files([FileRecord(REPO, "src/cache.py", 10, 1, "h", "indexed", None)])
+    store.delete_files(REPO, ["src/cache.py", "never/was.py"])
+    assert {h.chunk.path for h in store.search_vector(unit(0), 5)} == {"cmd/main.go"}
+    assert store.files(REPO) == {}
+
+
+def test_cached_vectors(store: Store) -> None:
+    c = chunk("src/cache.py", "def get(self, key): return lookup", line=5, symbol="get", parent="LRUCache")
+    cached = store.cached_vectors([c.content_hash, "unknown", c.content_hash])
+    assert set(cached) == {c.content_hash}
+    np.testing.assert_allclose(cached[c.content_hash], unit(1))
+    # the same content in another file: its vector comes from the cache; nothing new to embed
+    copy = chunk("lib/copy.py", c.text, line=5, symbol="get", parent="LRUCache")
+    before = store.stats()
+    store.replace_file_chunks(REPO, {"lib/copy.py": [(copy, cached[copy.content_hash])]})
+    after = store.stats()
+    assert after["vectors"] == before["vectors"] == 3
+    assert after["rows"] == 4
+    name = table_names(MODEL)["vectors"]
+    assert after["versions"][name] == before["versions"][name]  # no commit to the vector cache
+
+
+def test_files_upsert_and_read(store: Store) -> None:
+    a = FileRecord(REPO, "a.py", 10, 111, "ha", "indexed", None)
+    b = FileRecord(REPO, "b.bin", 99, 222, "hb", "skipped", "binary")
+    store.upsert_files([a, b, FileRecord("/other", "a.py", 1, 1, "x", "indexed", None)])
+    a2 = FileRecord(REPO, "a.py", 12, 333, "ha2", "indexed", None)
+    store.upsert_files([a2])
+    assert store.files(REPO) == {"a.py": a2, "b.bin": b}
+    s = store.stats()
+    assert (s["files"], s["skipped"]) == (2, 1)
+
+
+def test_chunk_at_returns_innermost(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "ix", MODEL, DIM)
+    outer = chunk("m.py", "class A: many lines", line=0, lines=20, symbol="A")
+    inner = chunk("m.py", "def f(): inner", line=4, lines=3, symbol="f", parent="A", start_byte=40, end_byte=70)
+    s.replace_file_chunks(REPO, {"m.py": [(outer, unit(0)), (inner, unit(1))]})
+    assert s.chunk_at(REPO, "m.py", 5) == inner
+    assert s.chunk_at(REPO, "m.py", 19) == outer
+    assert s.chunk_at(REPO, "m.py", 20) is None
+    assert s.chunk_at(REPO, "other.py", 5) is None
+
+
+def test_two_models_do_not_mix(tmp_path: Path, store: Store) -> None:
+    other = Store.open(store.root, "another/model", 4)
+    assert other.search_text("evict", 5) == []
+    assert other.cached_vectors([c.content_hash for c in [chunk("x", "y")]]) == {}
+    other.replace_file_chunks(REPO, {"z.py": [(chunk("z.py", "evict zebra"), np.ones(4, np.float32) / 2)]})
+    assert paths(store.search_text("zebra", 5)) == []
+    assert paths(other.search_text("evict", 5)) == [("z.py", None)]
+    assert len(set(table_names(MODEL).values()) | set(table_names("another/model").values())) == 6
+
+
+def test_compact_drops_versions_and_keeps_data(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "ix", MODEL, DIM)
+    for i in range(20):
+        s.replace_file_chunks(REPO, {f"f{i}.py": [(chunk(f"f{i}.py", f"word{i} common"), unit(i % DIM))]})
+    name = table_names(MODEL)["chunks"]
+    assert s.stats()["versions"][name] >= 20
+    s.compact()
+    stats = s.stats()
+    assert stats["versions"][name] <= 3
+    assert stats["rows"] == 20 and stats["unindexed_text_rows"] == 0
+    assert paths(s.search_text("word7", 5)) == [("f7.py", None)]
+    assert len(s.search_vector(unit(1), 50)) == 20
+    assert s.ensure_vector_index(min_rows=100_000) is False  # flat search below the threshold
+
+
+def test_reopen_keeps_data(tmp_path: Path, store: Store) -> None:
+    store.upsert_files([FileRecord(REPO, "src/cache.py", 1, 2, "h", "indexed", None)])
+    store.close()
+    again = Store.open(store.root, MODEL, DIM)
+    assert paths(again.search_text("evict", 5)) == [("src/cache.py", "LRUCache")]
+    assert set(again.files(REPO)) == {"src/cache.py"}
+
+
+def test_unusable_directories(tmp_path: Path, store: Store) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.mkdir()
+    (garbage / "notes.txt").write_text("hello")
+    with pytest.raises(StoreError, match="not a semcode index"):
+        Store.open(garbage, MODEL, DIM)
+    with pytest.raises(StoreError, match="not a semcode index"):
+        Store.destroy(garbage)
+    assert (garbage / "notes.txt").exists()
+    with pytest.raises(StoreError, match="--rebuild"):
+        Store.open(store.root, MODEL, DIM + 1)  # same model, other vector size: incompatible layout
+    (store.root / "semcode-store.json").write_text('{"format": 999}')
+    with pytest.raises(StoreError, match="--rebuild"):
+        Store.open(store.root, MODEL, DIM)
+    Store.destroy(store.root)
+    assert not store.root.exists()
+    fresh = Store.open(store.root, MODEL, DIM)
+    assert fresh.stats()["rows"] == 0
+
+
+def test_quotes_in_paths_and_repos(tmp_path: Path) -> None:
+    s = Store.open(tmp_path / "ix", MODEL, DIM)
+    repo = "/home/o'brien/repo"
+    c = chunk("it's/a 'b'.py", "quoted path text", repo=repo)
+    s.replace_file_chunks(repo, {c.path: [(c, unit(0))]})
+    s.upsert_files([FileRecord(repo, c.path, 1, 1, "h", "indexed", None)])
+    assert paths(s.search_text("quoted", 5, repo=repo, path_glob="it's/*.py")) == [(c.path, None)]
+    assert s.chunk_at(repo, c.path, 1) == c
+    assert set(s.files(repo)) == {c.path}
+    s.delete_files(repo, [c.path])
+    assert s.stats()["rows"] == 0 and s.files(repo) == {}
+
+
+def test_names_text_splits_identifiers() -> None:
+    assert names_text(chunk("a.py", "x", symbol="get_item", parent="LRUCache")) == "LRUCache.get_item lru cache"
+    assert names_text(chunk("a.py", "x")) == ""
