@@ -353,6 +353,26 @@ def _relative(path: Path, root: Path) -> str | None:
     return None
 
 
+def is_ignored(root: Path, rel: str, options: DiscoverOptions = DiscoverOptions()) -> bool:
+    """Whether the walk would leave out ``rel`` (a file path relative to ``root``) because of ignore files,
+    default excluded folders or version-control folders: what a watcher or an editor save must respect."""
+    real = os.path.realpath(root)
+    parts = [p for p in rel.split("/") if p]
+    if any(p in VCS_DIRS for p in parts[:-1]):
+        return True
+    rules = _base_rules(real, options)
+    for i in range(len(parts) - 1):
+        above = "".join(p + "/" for p in parts[:i])
+        with contextlib.suppress(OSError):
+            rules = rules.with_folder(real, above, os.listdir(os.path.join(real, above)))
+        if rules.ignored("".join(p + "/" for p in parts[: i + 1]).rstrip("/"), True):
+            return True
+    above = "".join(p + "/" for p in parts[:-1])
+    with contextlib.suppress(OSError):
+        rules = rules.with_folder(real, above, os.listdir(os.path.join(real, above)))
+    return rules.ignored("/".join(parts), False)
+
+
 def discover_paths(
     paths: list[Path],
     root: Path | None = None,

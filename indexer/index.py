@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 
 from .chunk import chunk_source
-from .discover import DiscoverOptions, discover, read_source
+from .discover import DiscoverOptions, discover, discover_paths, is_ignored, read_source
 from .store import FileRecord, Store, StoredChunk
 from .types import Chunk, Skip
 
@@ -127,7 +127,68 @@ def index_repository(
     if changed_skips:
         store.delete_files(repo, [r.path for r in changed_skips if r.path in records])
         store.upsert_files(changed_skips)
+    _process(root, repo, store, encoder, count_tokens, opts, records, todo, report, progress, cancelled, t0)
+    store.compact()
+    report.seconds = time.perf_counter() - t0
+    return report
 
+
+def update_files(
+    root: Path,
+    store: Store,
+    encoder: TextEncoder,
+    count_tokens: Callable[[list[str]], list[int]],
+    paths: list[str],
+    options: IndexOptions | None = None,
+) -> IndexReport:
+    """Bring the given repository-relative paths up to date (a save, a watcher event): changed files are
+    re-chunked, vanished or newly ignored ones leave the index. No compaction (call ``store.compact()`` now and
+    then)."""
+    opts = options or IndexOptions()
+    t0 = time.perf_counter()
+    report = IndexReport()
+    repo = repo_id(root)
+    records = store.files(repo)
+    todo: list[tuple[str, os.stat_result]] = []
+    gone: list[str] = []
+    wanted = sorted(set(paths))
+    found: set[str] = set()
+    present = [p for p in wanted if (root / p).exists() and not is_ignored(root, p, opts.discover)]
+    for item in discover_paths([root / p for p in present], root, opts.discover):
+        if isinstance(item, Skip):
+            report.skipped.append(item)
+            continue
+        found.add(item)
+        try:
+            todo.append((item, (root / item).stat()))
+        except OSError:
+            continue
+    for p in wanted:
+        if p not in found and p in records:
+            gone.append(p)  # deleted, now ignored, or now skipped: it leaves the index
+    if gone:
+        store.delete_files(repo, gone)
+        report.files_deleted = len(gone)
+    report.files_seen = len(todo)
+    _process(root, repo, store, encoder, count_tokens, opts, records, todo, report, None, None, t0)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _process(
+    root: Path,
+    repo: str,
+    store: Store,
+    encoder: TextEncoder,
+    count_tokens: Callable[[list[str]], list[int]],
+    opts: IndexOptions,
+    records: dict[str, FileRecord],
+    todo: list[tuple[str, os.stat_result]],
+    report: IndexReport,
+    progress: Callable[[Progress], None] | None,
+    cancelled: Callable[[], bool] | None,
+    t0: float,
+) -> None:
     done = 0
     batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
     batch_chunks = 0
@@ -160,9 +221,6 @@ def index_repository(
     if batch:
         done += _write_batch(store, encoder, repo, batch, report)
         _report(progress, done, len(todo), report, t0)
-    store.compact()
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _write_batch(

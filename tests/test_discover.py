@@ -442,3 +442,35 @@ def test_read_permission_denied(tmp_path: Path) -> None:
 def test_crlf_ignore_file_and_bad_patterns(tmp_path: Path) -> None:
     # CRLF line ends, trailing spaces and a line pathspec rejects ('!' alone) must not break the other lines
     check(tmp_path, {".gitignore": b"a.py  \r\n!\r\ngen/\r\n", "a.py": "", "b.py": "", "gen/c.py": ""}, ["b.py"])
+
+
+@pytest.mark.parametrize(
+    ("rel", "ignored"),
+    [
+        ("src/app.py", False),
+        ("build/out.py", True),  # default excluded folder
+        ("node_modules/x/index.js", True),
+        ("logs/a.py", True),  # root .gitignore folder rule
+        ("src/gen/made.py", True),  # nested .gitignore
+        ("src/gen/keep.py", False),  # negated in the nested .gitignore
+        ("notes.tmp.py", True),  # .git/info/exclude
+        ("private/x.py", True),  # .semcodeignore
+        (".git/config.py", True),
+    ],
+)
+def test_is_ignored_matches_the_walk(tmp_path, rel, ignored):
+    from indexer.discover import discover, is_ignored
+
+    root = tmp_path / "repo"
+    files = {
+        ".gitignore": "logs/\n",
+        ".semcodeignore": "private/\n",
+        "src/gen/.gitignore": "*.py\n!keep.py\n",
+        ".git/info/exclude": "*.tmp.py\n",
+        rel: "x = 1\n",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    assert is_ignored(root, rel) is ignored
+    assert (rel in set(discover(root))) is (not ignored)

@@ -206,3 +206,44 @@ def test_cli_index_search_status(tmp_path, model):
     assert json.loads(out.stdout)["rows"] > 0
     out = cli("index", str(root), "--index-dir", index)
     assert out.returncode == 2 and "pass --model" in out.stderr
+
+
+def test_update_files_for_single_paths(tmp_path, enc):
+    from indexer.index import update_files
+
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+    (root / "pkg/new.py").write_text(py_function(4242))
+    (root / "pkg/mod_3.py").unlink()
+    (root / "ignored/also.py").write_text(py_function(7777))
+    report = update_files(
+        root, store, enc, enc.tokenizer.count, ["pkg/new.py", "pkg/mod_3.py", "ignored/also.py", "pkg/mod_4.py"]
+    )
+    assert report.files_deleted == 1  # mod_3 is gone
+    assert report.files_changed == 1 and report.chunks_encoded == 1  # new.py; mod_4 is unchanged
+    assert store.search_text("function_4242", 1)[0].chunk.path == "pkg/new.py"
+    assert all(h.chunk.path != "ignored/also.py" for h in store.search_text("function_7777", 10))
+    assert "pkg/mod_3.py" not in store.files(repo_id(root))
+
+
+def test_search_modes_and_related(tmp_path, enc):
+    from indexer.search import related, search
+
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+    lexical = search(store, None, "function_102", "lexical", 3)
+    assert lexical[0].chunk.symbol == "function_102" and lexical[0].reasons == ("lexical",)
+    hybrid = search(store, enc, "function_102", "hybrid", 5, languages=["python"], path_glob="pkg/*.py")
+    assert hybrid and all(h.chunk.language == "python" and h.chunk.path.startswith("pkg/") for h in hybrid)
+    assert any("lexical" in h.reasons for h in hybrid) and any("semantic" in h.reasons for h in hybrid)
+    assert search(store, enc, "   ", "hybrid") == []
+    with pytest.raises(ValueError, match="needs an encoder"):
+        search(store, None, "x", "semantic")
+
+    # related: line 1 of pkg/mod_2.py is inside function_2; it and its overlaps are not results
+    chunk, hits = related(store, repo_id(root), "pkg/mod_2.py", 1, limit=5)
+    assert chunk is not None and chunk.symbol == "function_2"
+    assert hits and all(not (h.chunk.path == "pkg/mod_2.py" and h.chunk.start_line <= 3) for h in hits)
+    assert related(store, repo_id(root), "pkg/mod_2.py", 500) == (None, [])
