@@ -34,16 +34,15 @@ def search(
         raise ValueError(f"limit must be >= 1, got {limit}")
     if not query.strip():
         return []
-    filters = {"repo": repo, "languages": languages, "path_glob": path_glob}
     if mode == "lexical":
-        return store.search_text(query, limit, **filters)
+        return store.search_text(query, limit, repo=repo, languages=languages, path_glob=path_glob)
     if encoder is None:
         raise ValueError(f"{mode} search needs an encoder")
     vector = encoder.encode([query], kind="query")[0]
     if mode == "semantic":
-        return store.search_vector(vector, limit, **filters)
+        return store.search_vector(vector, limit, repo=repo, languages=languages, path_glob=path_glob)
     if mode == "hybrid":
-        return store.search_hybrid(vector, query, limit, **filters)
+        return store.search_hybrid(vector, query, limit, repo=repo, languages=languages, path_glob=path_glob)
     raise ValueError(f"unknown search mode {mode!r}")
 
 
