@@ -1,7 +1,7 @@
 """The ``semcode`` console entry point.
 
-Commands today: ``demo`` (the README's main job for now), ``encode`` and ``chunks``. Later issues add ``index``,
-``search``, ``related``, ``status``, ``watch`` and ``lsp``.
+Commands: ``demo`` (the README's main job until the default model ships), ``encode``, ``chunks``, ``index``,
+``search``, ``related``, ``status`` and ``watch``. The language server (``lsp``) comes with the next issue.
 """
 
 from __future__ import annotations
@@ -110,6 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _encoder_options(se)
 
+    wa = sub.add_parser(
+        "watch",
+        help="index a repository, then keep the index current as files change (until Ctrl-C)",
+        description="Runs `semcode index PATH`, then re-indexes changed files as they are saved (debounced per file).",
+    )
+    wa.add_argument("path", metavar="PATH", type=Path)
+    _index_options(wa)
+    wa.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds a file must be quiet before it is re-indexed (default 0.3)"
+    )
+    wa.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
+    wa.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    _encoder_options(wa)
+
+    rel = sub.add_parser(
+        "related",
+        help="code like the chunk at FILE:LINE[:COL] (the chunk itself and overlapping spans are not results)",
+    )
+    rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
+    _index_options(rel)
+    rel.add_argument("--path", default=None, help="only paths matching this glob")
+    rel.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
+    rel.add_argument("--limit", type=int, default=10)
+    rel.add_argument("--json", action="store_true", help="same objects as search --json")
+
     st = sub.add_parser("status", help="what the index holds")
     _index_options(st)
     st.add_argument("--json", action="store_true")
@@ -146,8 +171,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _index(args)
         if args.command == "search":
             return _search(args)
+        if args.command == "related":
+            return _related(args)
         if args.command == "status":
             return _status(args)
+        if args.command == "watch":
+            return _watch(args)
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2
@@ -345,49 +374,84 @@ def _index(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from indexer.chunk_paths import find_root
     from indexer.index import repo_id
+    from indexer.search import search
     from indexer.store import Store
 
     root = find_root(args.repo or Path.cwd())
-    model = _require_model(args)
-    enc = _load(args, model)
+    enc = _load(args, _require_model(args))
     store = Store.open(_index_dir(args, root), model_id=enc.name, dim=enc.dim)
-    repo = repo_id(args.repo) if args.repo else None
-    filters = dict(repo=repo, languages=args.lang, path_glob=args.path)
-    if args.mode == "lexical":
-        hits = store.search_text(args.query, args.limit, **filters)
-    else:
-        qv = enc.encode([args.query], kind="query")[0]
-        if args.mode == "semantic":
-            hits = store.search_vector(qv, args.limit, **filters)
-        else:
-            hits = store.search_hybrid(qv, args.query, args.limit, **filters)
+    hits = search(
+        store,
+        enc,
+        args.query,
+        args.mode,
+        args.limit,
+        repo=repo_id(args.repo) if args.repo else None,
+        languages=args.lang,
+        path_glob=args.path,
+    )
+    _print_hits(hits, args.json)
+    return 0
+
+
+def _print_hits(hits, as_json: bool) -> None:  # hits: list[indexer.store.Hit]
     for h in hits:
         c = h.chunk
-        name = f"{c.parent}.{c.symbol}" if c.parent and c.symbol else c.symbol
-        if args.json:
-            print(
-                json.dumps(
-                    {
-                        "path": c.path,
-                        "repo": c.repo,
-                        "start_line": c.start_line,
-                        "end_line": c.end_line,
-                        "symbol": name,
-                        "kind": c.kind,
-                        "language": c.language,
-                        "score": round(h.score, 6),
-                        "reasons": list(h.reasons),
-                    }
-                )
-            )
+        if as_json:
+            row = {
+                "path": c.path,
+                "repo": c.repo,
+                "start_line": c.start_line,
+                "end_line": c.end_line,
+                "symbol": c.qualified_name,
+                "kind": c.kind,
+                "language": c.language,
+                "score": round(h.score, 6),
+                "reasons": list(h.reasons),
+            }
+            print(json.dumps(row))
         else:
             print(
-                f"{h.score:.4f}  {c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.kind} {name or '-'}  "
+                f"{h.score:.4f}  {c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.kind} {c.qualified_name or '-'}  "
                 f"[{'+'.join(h.reasons)}]"
             )
-    if not hits and not args.json:
+    if not hits and not as_json:
         print("no results", file=sys.stderr)
+
+
+def _related(args: argparse.Namespace) -> int:
+    from encoder.load import model_id, read_tokenizer_files
+    from indexer.chunk_paths import find_root
+    from indexer.index import repo_id
+    from indexer.search import related
+    from indexer.store import Store
+
+    where, line, _col = _parse_location(args.location)
+    file = Path(where).resolve()
+    root = find_root(file)
+    model = _require_model(args)
+    config, _, _ = read_tokenizer_files(model)  # the query vector comes from the index: no weights needed
+    store = Store.open(_index_dir(args, root), model_id=model_id(model), dim=config.hidden_size)
+    rel = file.relative_to(root).as_posix()
+    chunk, hits = related(store, repo_id(root), rel, line, args.limit, languages=args.lang, path_glob=args.path)
+    if chunk is None:
+        raise ValueError(f"{rel}:{line + 1}: no indexed chunk covers this line (run semcode index first?)")
+    if not args.json:
+        print(f"related to {chunk.path}:{chunk.start_line + 1}-{chunk.end_line + 1} {chunk.qualified_name or ''}")
+    _print_hits(hits, args.json)
     return 0
+
+
+def _parse_location(text: str) -> tuple[str, int, int]:
+    """FILE:LINE[:COL] (1-based) -> (file, 0-based line, 0-based column)."""
+    parts = text.rsplit(":", 2)
+    try:
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return parts[0], int(parts[1]) - 1, int(parts[2]) - 1
+        file, line = text.rsplit(":", 1)
+        return file, int(line) - 1, 0
+    except ValueError:
+        raise ValueError(f"{text!r}: expected FILE:LINE or FILE:LINE:COL (1-based)") from None
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -406,6 +470,71 @@ def _status(args: argparse.Namespace) -> int:
         print(f"index: {uri}\nmodel: {model_id(model)}")
         for k, v in stats.items():
             print(f"  {k}: {v}")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import time
+
+    from indexer.chunk_paths import find_root
+    from indexer.discover import DiscoverOptions
+    from indexer.index import IndexOptions, IndexReport, index_repository
+    from indexer.store import Store
+    from indexer.watch import watch_repository
+
+    path = args.path
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a folder")
+    model = _require_model(args)
+    enc = _load(args, model)
+    options = IndexOptions(
+        discover=DiscoverOptions(
+            max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
+        ),
+        max_tokens=enc.max_tokens,
+    )
+    root = find_root(path) if (path / ".git").exists() else path.resolve()
+    uri = _index_dir(args, root)
+    store = Store.open(uri, model_id=enc.name, dim=enc.dim)
+    count = enc.tokenizer.count
+    try:
+        first = index_repository(root, store, enc, count, options)  # safe to interrupt: the next run completes it
+    except KeyboardInterrupt:
+        print("interrupted before watching", file=sys.stderr)
+        return 130
+    print(
+        f"{root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
+        f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {uri}",
+        flush=True,
+    )
+
+    def report(r: IndexReport) -> None:
+        if not (r.files_changed or r.files_deleted or r.skipped):
+            print(f"checked {r.files_seen} files: unchanged", flush=True)
+            return
+        line = (
+            f"updated {r.files_changed + r.files_deleted} files: {r.files_changed} changed, {r.files_deleted} "
+            f"deleted, {r.chunks_encoded} chunks encoded"
+        )
+        if r.skipped:
+            line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
+        print(line, flush=True)
+
+    watcher = watch_repository(root, store, enc, count, options, debounce_s=args.debounce, on_report=report)
+    try:
+        watcher.start()
+    except OSError as e:
+        print(f"semcode: error: cannot watch {root}: {e}", file=sys.stderr)
+        return 2
+    print(f"watching {root} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
+    print("stopped", flush=True)
     return 0
 
 

@@ -247,3 +247,18 @@ def test_search_modes_and_related(tmp_path, enc):
     assert chunk is not None and chunk.symbol == "function_2"
     assert hits and all(not (h.chunk.path == "pkg/mod_2.py" and h.chunk.start_line <= 3) for h in hits)
     assert related(store, repo_id(root), "pkg/mod_2.py", 500) == (None, [])
+
+
+def test_cli_related(tmp_path, model):
+    root = make_repo(tmp_path / "repo")
+    index = str(tmp_path / "index")
+    assert cli("index", str(root), "--model", str(model), "--index-dir", index).returncode == 0
+    out = cli("related", f"{root}/pkg/mod_2.py:2", "--model", str(model), "--index-dir", index, "--json")
+    assert out.returncode == 0, out.stderr
+    hits = [json.loads(line) for line in out.stdout.splitlines()]
+    assert hits and all(not (h["path"] == "pkg/mod_2.py" and h["start_line"] <= 3) for h in hits)
+    assert all(h["reasons"] == ["semantic"] for h in hits)
+    out = cli("related", f"{root}/pkg/mod_2.py:400", "--model", str(model), "--index-dir", index)
+    assert out.returncode == 2 and "no indexed chunk covers this line" in out.stderr
+    out = cli("related", f"{root}/pkg/mod_2.py", "--model", str(model), "--index-dir", index)
+    assert out.returncode == 2 and "expected FILE:LINE" in out.stderr
