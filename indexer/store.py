@@ -516,7 +516,7 @@ class Store:
         where = _filters(repo, languages, path_glob)
         if where:
             query = query.where(where, prefilter=True)
-        table = query.select([*_CHUNK_FIELDS]).limit(limit).to_arrow()
+        table = query.select([*_CHUNK_FIELDS, "_distance"]).limit(limit).to_arrow()
         return [Hit(_to_chunk(row), 1.0 - float(row["_distance"]), ("semantic",)) for row in _checked(table, path_glob)]
 
     def search_text(
@@ -535,7 +535,7 @@ class Store:
         where = _filters(repo, languages, path_glob)
         if where:
             builder = builder.where(where, prefilter=True)
-        table = builder.select([*_CHUNK_FIELDS]).limit(limit).to_arrow()
+        table = builder.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow()
         return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in _checked(table, path_glob)]
 
     def search_hybrid(
