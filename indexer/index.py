@@ -46,6 +46,7 @@ class IndexOptions:
     with_header: bool = True
     batch_files: int = 64  # files per write batch (one LanceDB version per batch, not per file)
     batch_chunks: int = 2048  # or fewer files when they hold this many chunks
+    vector_index_min_rows: int | None = 100_000  # build an IVF_PQ index past this many rows (None: never)
 
 
 @dataclass
@@ -129,6 +130,9 @@ def index_repository(
         store.upsert_files(changed_skips)
     _process(root, repo, store, encoder, count_tokens, opts, records, todo, report, progress, cancelled, t0)
     store.compact()
+    if opts.vector_index_min_rows is not None and not report.cancelled:
+        # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
+        store.ensure_vector_index(opts.vector_index_min_rows)
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -135,8 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--limit", type=int, default=10)
     rel.add_argument("--json", action="store_true", help="same objects as search --json")
 
-    st = sub.add_parser("status", help="what the index holds")
+    st = sub.add_parser("status", help="what the index holds, and which files were skipped and why")
     _index_options(st)
+    st.add_argument("--repo", type=Path, default=None, help="repository (default: the one holding the cwd)")
     st.add_argument("--json", action="store_true")
     return parser
 
@@ -457,19 +458,28 @@ def _parse_location(text: str) -> tuple[str, int, int]:
 def _status(args: argparse.Namespace) -> int:
     from encoder.load import model_id, read_tokenizer_files
     from indexer.chunk_paths import find_root
+    from indexer.index import repo_id
     from indexer.store import Store
 
-    root = find_root(Path.cwd())
+    root = find_root(args.repo or Path.cwd())
     model = _require_model(args)
     config, _, _ = read_tokenizer_files(model)  # validates the model without loading its weights
     uri = _index_dir(args, root)
-    stats = Store.open(uri, model_id=model_id(model), dim=config.hidden_size).stats()
+    store = Store.open(uri, model_id=model_id(model), dim=config.hidden_size)
+    stats = store.stats()
+    skipped = sorted(
+        ((r.path, r.reason or "") for r in store.files(repo_id(root)).values() if r.status == "skipped"),
+    )
     if args.json:
-        print(json.dumps({"indexDir": uri, "model": model_id(model), **stats}, default=str))
+        row = {"indexDir": uri, "model": model_id(model), "repo": repo_id(root), **stats}
+        row["skippedFiles"] = [{"path": p, "reason": why} for p, why in skipped]
+        print(json.dumps(row, default=str))
     else:
-        print(f"index: {uri}\nmodel: {model_id(model)}")
+        print(f"index: {uri}\nmodel: {model_id(model)}\nrepository: {repo_id(root)}")
         for k, v in stats.items():
             print(f"  {k}: {v}")
+        for path, why in skipped:
+            print(f"  skipped: {path}: {why}")
     return 0
 
 

@@ -201,9 +201,11 @@ def test_cli_index_search_status(tmp_path, model):
     out = cli("search", "scaled value", "--model", str(model), "--index-dir", index, "--json", "--lang", "markdown")
     assert out.returncode == 0, out.stderr
     assert all(json.loads(line)["language"] == "markdown" for line in out.stdout.splitlines())
-    out = cli("status", "--model", str(model), "--index-dir", index, "--json")
+    out = cli("status", "--model", str(model), "--index-dir", index, "--json", "--repo", str(root))
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["rows"] > 0
+    status = json.loads(out.stdout)
+    assert status["rows"] > 0 and status["files"] == 7
+    assert status["skippedFiles"] == [{"path": "blob.py", "reason": "binary file (NUL bytes)"}]
     out = cli("index", str(root), "--index-dir", index)
     assert out.returncode == 2 and "pass --model" in out.stderr
 
