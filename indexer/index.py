@@ -248,7 +248,10 @@ def _write_batch(
     if chunked:
         store.replace_file_chunks(
             repo,
-            {path: [(_stored(repo, c), vectors[c.content_hash]) for c in chunks] for path, chunks in chunked.items()},
+            {
+                path: [(StoredChunk.from_chunk(repo, c), vectors[c.content_hash]) for c in chunks]
+                for path, chunks in chunked.items()
+            },
         )
         report.chunks_written += len(all_chunks)
     # records last: a crash before this line leaves the files looking changed, so the next run redoes them
@@ -257,26 +260,6 @@ def _write_batch(
     )
     report.files_changed += len(chunked)
     return len(batch)
-
-
-def _stored(repo: str, c: Chunk) -> StoredChunk:
-    return StoredChunk(
-        repo=repo,
-        path=c.path,
-        language=c.language,
-        kind=c.kind,
-        symbol=c.symbol,
-        parent=c.parent,
-        start_line=c.start_line,
-        start_col=c.start_col,
-        end_line=c.end_line,
-        end_col=c.end_col,
-        start_byte=c.start_byte,
-        end_byte=c.end_byte,
-        tokens=c.tokens,
-        text=c.text,
-        content_hash=c.content_hash,
-    )
 
 
 def _report(cb: Callable[[Progress], None] | None, done: int, total: int, r: IndexReport, t0: float) -> None:

@@ -1,7 +1,7 @@
 """The ``semcode`` console entry point.
 
 Commands: ``demo`` (the README's main job until the default model ships), ``encode``, ``chunks``, ``index``,
-``search``, ``related``, ``status`` and ``watch``. The language server (``lsp``) comes with the next issue.
+``search``, ``related``, ``status``, ``watch`` and ``lsp`` (the language server over stdio).
 """
 
 from __future__ import annotations
@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     _index_options(st)
     st.add_argument("--repo", type=Path, default=None, help="repository (default: the one holding the cwd)")
     st.add_argument("--json", action="store_true")
+
+    sub.add_parser(
+        "lsp",
+        help="run the language server over stdio (settings come from the client's initializationOptions)",
+    )
     return parser
 
 
@@ -178,6 +183,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _status(args)
         if args.command == "watch":
             return _watch(args)
+        if args.command == "lsp":
+            return _lsp(args)
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2
@@ -545,6 +552,13 @@ def _watch(args: argparse.Namespace) -> int:
     finally:
         watcher.stop()
     print("stopped", flush=True)
+    return 0
+
+
+def _lsp(args: argparse.Namespace) -> int:
+    from . import server
+
+    server.main()
     return 0
 
 
