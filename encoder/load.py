@@ -105,13 +105,7 @@ def _download(repo_id: str) -> Path:
 
 def read_checkpoint(path_or_id: str | Path) -> Checkpoint:
     folder = resolve(path_or_id)
-    try:
-        config = EncoderConfig.from_hf_dict(_read_json(folder / "config.json"), source=str(folder / "config.json"))
-    except ConfigError as e:
-        raise CheckpointError(str(e)) from e
-    tokenizer_path = folder / "tokenizer.json"
-    if not tokenizer_path.is_file():
-        raise CheckpointError(f"{tokenizer_path}: missing (semcode needs a fast tokenizer.json)")
+    config, tokenizer_path = _read_config_and_tokenizer(folder)
     pooling, prompts, max_len = _read_sentence_transformers(folder)
     return Checkpoint(
         folder=folder,
@@ -127,6 +121,12 @@ def read_checkpoint(path_or_id: str | Path) -> Checkpoint:
 def read_tokenizer_files(path_or_id: str | Path) -> tuple[EncoderConfig, Path, int | None]:
     """Config and tokenizer.json only (no weights): what chunking needs to count tokens."""
     folder = resolve(path_or_id)
+    config, tokenizer_path = _read_config_and_tokenizer(folder)
+    _, _, max_len = _read_sentence_transformers(folder)
+    return config, tokenizer_path, max_len
+
+
+def _read_config_and_tokenizer(folder: Path) -> tuple[EncoderConfig, Path]:
     try:
         config = EncoderConfig.from_hf_dict(_read_json(folder / "config.json"), source=str(folder / "config.json"))
     except ConfigError as e:
@@ -134,8 +134,7 @@ def read_tokenizer_files(path_or_id: str | Path) -> tuple[EncoderConfig, Path, i
     tokenizer_path = folder / "tokenizer.json"
     if not tokenizer_path.is_file():
         raise CheckpointError(f"{tokenizer_path}: missing (semcode needs a fast tokenizer.json)")
-    _, _, max_len = _read_sentence_transformers(folder)
-    return config, tokenizer_path, max_len
+    return config, tokenizer_path
 
 
 def model_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

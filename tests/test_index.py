@@ -16,22 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from encoder import load_encoder
-from encoder.tiny import write_tiny_checkpoint
 from indexer.index import IndexOptions, index_repository, repo_id
 from indexer.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def enc(model):
-    return load_encoder(model, device="cpu", dtype="fp32")
 
 
 def py_function(i: int) -> str:

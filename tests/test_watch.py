@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from encoder import load_encoder
-from encoder.tiny import write_tiny_checkpoint
 from indexer.index import IndexOptions, IndexReport, index_repository, repo_id
 from indexer.store import Store
 from indexer.watch import Watcher, excluded_dirs, watch_repository
@@ -154,16 +152,6 @@ def test_stop_is_idempotent(repo):
 
 
 # ---------------------------------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("model") / "tiny")
-
-
-@pytest.fixture(scope="module")
-def enc(model):
-    return load_encoder(model, device="cpu", dtype="fp32")
 
 
 def small_repo(root: Path) -> Path:
