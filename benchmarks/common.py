@@ -95,3 +95,19 @@ def peak_rss_during(fn: Callable[[], object], interval: float = 0.002) -> tuple[
         stop.set()
         thread.join()
     return max(peak, rss_bytes()) - base, result
+
+
+def say(msg: str = "") -> None:
+    """Print at once (benchmarks report as they go)."""
+    print(msg, flush=True)
+
+
+def ms_pcts(seconds: list[float], with_max: bool = False) -> str:
+    """'p50 x ms, p95 y ms[, max z ms] (n=N)' for durations in seconds."""
+    if not seconds:
+        return "n/a (no samples)"
+    import numpy as np
+
+    a = np.asarray(seconds) * 1000.0
+    top = f", max {a.max():.1f} ms" if with_max else ""
+    return f"p50 {np.percentile(a, 50):.1f} ms, p95 {np.percentile(a, 95):.1f} ms{top} (n={len(a)})"

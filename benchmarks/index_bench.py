@@ -44,10 +44,8 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-# LanceDB 0.40 logs a deprecation WARN to stderr on every IVF_PQ search that selects columns without `_distance`
-# (Store.search_vector does): one line per query would bury the figures. Set LANCEDB_LOG=warn to see them.
-os.environ.setdefault("LANCEDB_LOG", "error")
 
+from benchmarks.common import ms_pcts, say
 from indexer.discover import DiscoverOptions, discover
 from indexer.index import IndexOptions, Progress, index_repository, repo_id, update_files
 from indexer.store import Hit, Store, StoredChunk
@@ -82,17 +80,6 @@ HAND_QUERIES = [
     "get from a queue with a timeout",
     "fold long header lines",
 ]
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def ms_pcts(seconds: list[float]) -> str:
-    if not seconds:
-        return "n/a (no samples)"
-    a = np.asarray(seconds) * 1000.0
-    return f"p50 {np.percentile(a, 50):.1f} ms, p95 {np.percentile(a, 95):.1f} ms (n={len(a)})"
 
 
 def mib(n: float) -> str:

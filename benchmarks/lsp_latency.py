@@ -44,6 +44,8 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from benchmarks.common import ms_pcts, say  # noqa: E402
+
 DEFAULT_PACKAGES = "asyncio,email,json,logging,unittest,http,xml,concurrent"
 TARGET_P95_MS = 300.0
 MODES = ("lexical", "hybrid")
@@ -69,17 +71,6 @@ QUERIES = [
     "ThreadPoolExecutor",
     "ElementTree",
 ]
-
-
-def say(msg: str = "") -> None:
-    print(msg, flush=True)
-
-
-def ms_pcts(seconds: list[float]) -> str:
-    if not seconds:
-        return "n/a (no samples)"
-    a = np.asarray(seconds) * 1000.0
-    return f"p50 {np.percentile(a, 50):.1f} ms, p95 {np.percentile(a, 95):.1f} ms, max {a.max():.1f} ms (n={len(a)})"
 
 
 def p95_ms(seconds: list[float]) -> float | None:
@@ -229,7 +220,7 @@ async def during_indexing(
     if any(after.values()):
         say(f"  ({sum(map(len, after.values()))} answered after the run ended: left out)")
     for mode in MODES:
-        say(f"  {mode:8s} {ms_pcts(during[mode])}")
+        say(f"  {mode:8s} {ms_pcts(during[mode], with_max=True)}")
     n_errors = sum(map(len, errors.values()))
     if n_errors:
         say(f"  FAILED searches while indexing: {n_errors} ({', '.join(f'{m} {len(errors[m])}' for m in MODES)})")
@@ -265,7 +256,8 @@ async def idle(client: LanguageClient, n: int) -> dict[str, list[float]]:
             hits[mode] += len(answer.results)
     for mode in MODES:
         fails = f", {failed[mode]} FAILED" if failed[mode] else ""
-        say(f"  {mode:8s} {ms_pcts(out[mode])}, {hits[mode] / max(1, len(out[mode])):.1f} results/query{fails}")
+        per_query = hits[mode] / max(1, len(out[mode]))
+        say(f"  {mode:8s} {ms_pcts(out[mode], with_max=True)}, {per_query:.1f} results/query{fails}")
     return out
 
 
@@ -303,9 +295,9 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
 
     say("\n== summary (semcode/search, client-side wall time) ==")
     for mode in MODES:
-        say(f"  idle             {mode:8s} {ms_pcts(idle_lat[mode])}")
+        say(f"  idle             {mode:8s} {ms_pcts(idle_lat[mode], with_max=True)}")
     for mode in MODES:
-        say(f"  while indexing   {mode:8s} {ms_pcts(during[mode])}")
+        say(f"  while indexing   {mode:8s} {ms_pcts(during[mode], with_max=True)}")
     say(f"verdict: {verdict(during, n_errors)}")
 
 

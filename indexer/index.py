@@ -83,6 +83,37 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+@dataclass
+class _Run:
+    """What one indexing call works with: passed to the helpers instead of a dozen arguments."""
+
+    root: Path
+    repo: str
+    store: Store
+    encoder: TextEncoder
+    count_tokens: Callable[[list[str]], list[int]]
+    opts: IndexOptions
+    records: dict[str, FileRecord]  # the files table as it was when the call began
+    report: IndexReport = field(default_factory=IndexReport)
+    t0: float = field(default_factory=time.perf_counter)
+
+    @classmethod
+    def start(
+        cls,
+        root: Path,
+        store: Store,
+        encoder: TextEncoder,
+        count_tokens: Callable[[list[str]], list[int]],
+        options: IndexOptions | None,
+    ) -> _Run:
+        repo = repo_id(root)
+        return cls(root, repo, store, encoder, count_tokens, options or IndexOptions(), store.files(repo))
+
+    def finish(self) -> IndexReport:
+        self.report.seconds = time.perf_counter() - self.t0
+        return self.report
+
+
 def index_repository(
     root: Path,
     store: Store,
@@ -93,11 +124,8 @@ def index_repository(
     cancelled: Callable[[], bool] | None = None,
 ) -> IndexReport:
     """Bring the index of one repository up to date. Safe to interrupt at any point (see module docstring)."""
-    opts = options or IndexOptions()
-    t0 = time.perf_counter()
-    report = IndexReport()
-    repo = repo_id(root)
-    records = store.files(repo)
+    run = _Run.start(root, store, encoder, count_tokens, options)
+    opts, report, repo, records = run.opts, run.report, run.repo, run.records
     seen: set[str] = set()
     todo: list[tuple[str, os.stat_result]] = []
     refreshed: list[FileRecord] = []
@@ -128,13 +156,12 @@ def index_repository(
     if changed_skips:
         store.delete_files(repo, [r.path for r in changed_skips if r.path in records])
         store.upsert_files(changed_skips)
-    _process(root, repo, store, encoder, count_tokens, opts, records, todo, report, progress, cancelled, t0)
+    _process(run, todo, progress, cancelled)
     store.compact()
     if opts.vector_index_min_rows is not None and not report.cancelled:
         # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
         store.ensure_vector_index(opts.vector_index_min_rows)
-    report.seconds = time.perf_counter() - t0
-    return report
+    return run.finish()
 
 
 def update_files(
@@ -148,11 +175,8 @@ def update_files(
     """Bring the given repository-relative paths up to date (a save, a watcher event): changed files are
     re-chunked, vanished or newly ignored ones leave the index. No compaction (call ``store.compact()`` now and
     then)."""
-    opts = options or IndexOptions()
-    t0 = time.perf_counter()
-    report = IndexReport()
-    repo = repo_id(root)
-    records = store.files(repo)
+    run = _Run.start(root, store, encoder, count_tokens, options)
+    opts, report, repo, records = run.opts, run.report, run.repo, run.records
     todo: list[tuple[str, os.stat_result]] = []
     gone: list[str] = []
     wanted = sorted(set(paths))
@@ -174,25 +198,18 @@ def update_files(
         store.delete_files(repo, gone)
         report.files_deleted = len(gone)
     report.files_seen = len(todo)
-    _process(root, repo, store, encoder, count_tokens, opts, records, todo, report, None, None, t0)
-    report.seconds = time.perf_counter() - t0
-    return report
+    _process(run, todo)
+    return run.finish()
 
 
 def _process(
-    root: Path,
-    repo: str,
-    store: Store,
-    encoder: TextEncoder,
-    count_tokens: Callable[[list[str]], list[int]],
-    opts: IndexOptions,
-    records: dict[str, FileRecord],
+    run: _Run,
     todo: list[tuple[str, os.stat_result]],
-    report: IndexReport,
-    progress: Callable[[Progress], None] | None,
-    cancelled: Callable[[], bool] | None,
-    t0: float,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
 ) -> None:
+    """Read, chunk, encode and write the files in ``todo`` in batches (file records after their chunks)."""
+    root, repo, store, opts, records, report = run.root, run.repo, run.store, run.opts, run.records, run.report
     done = 0
     batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
     batch_chunks = 0
@@ -213,27 +230,22 @@ def _process(
         if old is not None and old.status == "indexed" and old.content_hash == digest:
             batch.append((path, st, None, digest))  # same content, new mtime: refresh the record only
         else:
-            result = chunk_source(src, count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
+            result = chunk_source(src, run.count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
             if result.problems:
                 report.problems[path] = result.problems
             batch.append((path, st, result.chunks, digest))
             batch_chunks += len(result.chunks)
         if len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks:
-            done += _write_batch(store, encoder, repo, batch, report)
+            done += _write_batch(run, batch)
             batch, batch_chunks = [], 0
-            _report(progress, done, len(todo), report, t0)
+            _report(progress, done, len(todo), report, run.t0)
     if batch:
-        done += _write_batch(store, encoder, repo, batch, report)
-        _report(progress, done, len(todo), report, t0)
+        done += _write_batch(run, batch)
+        _report(progress, done, len(todo), report, run.t0)
 
 
-def _write_batch(
-    store: Store,
-    encoder: TextEncoder,
-    repo: str,
-    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]],
-    report: IndexReport,
-) -> int:
+def _write_batch(run: _Run, batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]]) -> int:
+    store, encoder, repo, report = run.store, run.encoder, run.repo, run.report
     chunked = {path: chunks for path, _, chunks, _ in batch if chunks is not None}
     all_chunks = [c for chunks in chunked.values() for c in chunks]
     hashes = sorted({c.content_hash for c in all_chunks})
