@@ -25,9 +25,19 @@ from typing import Protocol
 import numpy as np
 
 from .chunk import chunk_source
-from .discover import DiscoverOptions, discover, discover_paths, is_ignored, read_source
+from .discover import (
+    BINARY_SNIFF_BYTES,
+    DiscoverOptions,
+    _secret_pattern,
+    _too_big,
+    discover,
+    discover_paths,
+    is_ignored,
+    read_source,
+)
+from .languages import language_for
 from .store import FileRecord, Store, StoredChunk
-from .types import Chunk, Skip
+from .types import Chunk, Skip, SourceFile
 
 
 class TextEncoder(Protocol):
@@ -199,6 +209,60 @@ def update_files(
         report.files_deleted = len(gone)
     report.files_seen = len(todo)
     _process(run, todo)
+    return run.finish()
+
+
+def update_buffer(
+    root: Path,
+    store: Store,
+    encoder: TextEncoder,
+    count_tokens: Callable[[list[str]], list[int]],
+    path: str,
+    text: str,
+    options: IndexOptions | None = None,
+) -> IndexReport:
+    """Index `text` as the content of `path` (repository-relative, POSIX): an editor's buffer, saved or not, and
+    whether or not the file exists on disk.
+
+    The path must be one the walk would index (not ignored, not secret-bearing, a supported type) and the text must
+    pass the checks a file's content does (size, NUL bytes, line length); otherwise the report lists it as skipped
+    and the index keeps what it had. Nothing is written when the file's record already holds this text. The record
+    gets the text's content hash with size -1 and mtime 0, which no file on disk matches, so the next
+    ``index_repository`` or ``update_files`` of the path reads the disk again: ``update_files([path])`` reverts to the
+    saved content (a closed buffer), and an index left holding unsaved text (a crash) heals on the next run."""
+    run = _Run.start(root, store, encoder, count_tokens, options)
+    opts, report = run.opts, run.report
+    digest = text_hash(text)
+    old = run.records.get(path)
+    if old is not None and old.status == "indexed" and old.content_hash == digest:
+        return run.finish()  # the index already holds this text
+    language = language_for(path)
+    secret = None if opts.discover.include_secrets else _secret_pattern(path.rsplit("/", 1)[-1])
+    size = len(text.encode("utf-8", "surrogatepass"))
+    longest = max((len(line) for line in text.split("\n")), default=0)
+    reason: str | None = None
+    if secret:  # checked first, as the walk does
+        reason = f"secret-bearing file (matches {secret!r}); set include_secrets to index it"
+    elif language is None:
+        reason = "unsupported file type"
+    elif is_ignored(root, path, opts.discover):
+        reason = "ignored"
+    elif size > opts.discover.max_file_bytes:
+        reason = _too_big(size, opts.discover)
+    elif "\x00" in text[:BINARY_SNIFF_BYTES]:
+        reason = "binary file (NUL bytes)"
+    elif longest > opts.discover.max_line_chars:
+        reason = f"minified or generated (a line of {longest:,} characters)"
+    if language is None or reason is not None:
+        report.skipped.append(Skip(path, reason or "unsupported file type"))
+        return run.finish()
+    src = SourceFile(path, language, text, size)
+    result = chunk_source(src, run.count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
+    if result.problems:
+        report.problems[path] = result.problems
+    report.files_seen = 1
+    unsaved = os.stat_result((0, 0, 0, 0, 0, 0, -1, 0, 0, 0), {"st_mtime_ns": 0})  # the record's size and mtime
+    _write_batch(run, [(path, unsaved, result.chunks, digest)])
     return run.finish()
 
 

@@ -252,3 +252,58 @@ def test_cli_related(tmp_path, model):
     assert out.returncode == 2 and "no indexed chunk covers this line" in out.stderr
     out = cli("related", f"{root}/pkg/mod_2.py", "--model", str(model), "--index-dir", index)
     assert out.returncode == 2 and "expected FILE:LINE" in out.stderr
+
+
+def test_update_buffer_indexes_unsaved_text_and_the_disk_wins_back(tmp_path, enc):
+    from indexer.index import update_buffer, update_files
+
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+
+    def buffer(path: str, text: str):
+        return update_buffer(root, store, enc, enc.tokenizer.count, path, text)
+
+    # an unsaved edit: the buffer's function replaces the file's in the index; only it is encoded
+    edited = py_function(0) + "\n\n" + py_function(5151)
+    report = buffer("pkg/mod_0.py", edited)
+    assert (report.files_changed, report.chunks_encoded) == (1, 1)
+    assert store.search_text("function_5151", 1)[0].chunk.path == "pkg/mod_0.py"
+    assert all(h.chunk.symbol != "function_100" for h in store.search_text("function_100", 20))
+    assert store.chunk_at(repo_id(root), "pkg/mod_0.py", 6) is not None
+    assert buffer("pkg/mod_0.py", edited).chunks_written == 0  # the index already holds this text
+    # a buffer of a file not yet on disk
+    assert buffer("pkg/unsaved.py", py_function(6161)).files_changed == 1
+    assert store.search_text("function_6161", 1)[0].chunk.path == "pkg/unsaved.py"
+
+    # what the walk would not index is not indexed from a buffer either
+    skipped = {
+        p: buffer(p, text).skipped
+        for p, text in [
+            ("ignored/skip.py", py_function(7171)),
+            (".env", "TOKEN=1\n"),
+            ("pkg/min.py", "x = 1;" * 3000),
+            ("pkg/data.bin", "abc"),
+        ]
+    }
+    assert {p: [s.reason.split(" (")[0] for s in v] for p, v in skipped.items()} == {
+        "ignored/skip.py": ["ignored"],
+        ".env": ["secret-bearing file"],
+        "pkg/min.py": ["minified or generated"],
+        "pkg/data.bin": ["unsupported file type"],
+    }
+    assert all(h.chunk.symbol != "function_7171" for h in store.search_text("function_7171", 20))
+
+    # closing the buffers: update_files reverts to the disk (a vanished file leaves), without encoding anything
+    reverted = update_files(root, store, enc, enc.tokenizer.count, ["pkg/mod_0.py", "pkg/unsaved.py"])
+    assert (reverted.files_changed, reverted.files_deleted, reverted.chunks_encoded) == (1, 1, 0)
+    assert store.search_text("function_100", 1)[0].chunk.path == "pkg/mod_0.py"
+    assert all(h.chunk.symbol != "function_5151" for h in store.search_text("function_5151", 20))
+    assert "pkg/unsaved.py" not in store.files(repo_id(root))
+
+    # a crash with unsaved text in the index: the next full run reads the disk again
+    buffer("pkg/mod_1.py", py_function(8181))
+    healed = run_index(root, store, enc)
+    assert (healed.files_changed, healed.chunks_encoded) == (1, 0)
+    assert all(h.chunk.symbol != "function_8181" for h in store.search_text("function_8181", 20))
+    assert store.search_text("function_101", 1)[0].chunk.path == "pkg/mod_1.py"

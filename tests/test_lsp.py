@@ -5,16 +5,24 @@ a tiny random ModernBERT. Lexical search is used for exact assertions (the tiny 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import (
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+    JsonRpcMethodNotFound,
+    JsonRpcRequestCancelled,
+)
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient
 
@@ -82,6 +90,48 @@ async def session(root: Path, init_options: dict[str, Any]) -> AsyncIterator[Lan
 
 async def request(client: LanguageClient, method: str, params: Any) -> Any:
     return await asyncio.wait_for(client.protocol.send_request_async(method, params), 20)
+
+
+async def poll(check: Callable[[], Awaitable[Any]], what: str, deadline_s: float = 20) -> Any:
+    """`check()` until it returns something truthy. The deadline is generous: no figure is asserted."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while not (value := await check()):
+        assert loop.time() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def found(client: LanguageClient, symbol: str) -> Any:
+    """The lexical hit whose symbol is `symbol`, or None."""
+    answer = await request(client, "semcode/search", {"query": symbol, "mode": "lexical"})
+    return next((r for r in answer.results if r.symbol == symbol), None)
+
+
+def did_open(client: LanguageClient, path: Path, text: str) -> str:
+    uri = from_fs_path(str(path)) or ""
+    client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", 1, text)))
+    return uri
+
+
+def did_change(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    change = types.TextDocumentContentChangeWholeDocument(text=text)
+    doc = types.VersionedTextDocumentIdentifier(uri=uri, version=version)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(doc, [change]))
+
+
+def send_raw(client: LanguageClient, body: bytes) -> None:
+    """A message as bytes: what the typed client refuses to build."""
+    assert client.protocol.writer is not None
+    client.protocol.writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+async def raw_request(client: LanguageClient, message: dict[str, Any]) -> Any:
+    """Send a request as raw JSON and wait for its answer (registered where the client looks answers up)."""
+    answer: Future[Any] = Future()
+    client.protocol._request_futures[message["id"]] = answer
+    send_raw(client, json.dumps(message).encode())
+    return await asyncio.wait_for(asyncio.wrap_future(answer), 20)
 
 
 async def wait_until_settled(client: LanguageClient, deadline_s: float = 40) -> Any:
@@ -188,6 +238,165 @@ async def test_watcher_and_reindex_keep_the_index_fresh(workspace: Path, tiny_mo
         assert found.results[0].uri == from_fs_path(str(workspace / "pkg/fresh.py"))
 
         started = await client.workspace_execute_command_async(types.ExecuteCommandParams("semcode.reindex"))
-        assert started == {"started": 1}
+        assert started == {"started": 1, "coalesced": 0}
         status = await wait_until_settled(client)
         assert (status.state, status.files) == ("ready", 4)
+
+
+async def test_unsaved_buffers_are_searched_and_related_and_closing_reverts(workspace: Path, tiny_model: str) -> None:
+    async with session(workspace, _options(workspace, tiny_model)) as client:
+        assert (await wait_until_settled(client)).state == "ready"
+        path = workspace / "pkg/geometry.py"
+        saved = path.read_text()
+        uri = did_open(client, path, saved)
+
+        # an unsaved edit becomes searchable once the debounce (50 ms here) has passed
+        edited = saved + "\n\ndef blorptastic_perimeter(a, b, c):\n    return a + b + c\n"
+        did_change(client, uri, 2, edited)
+        t0 = asyncio.get_running_loop().time()
+        hit = await poll(lambda: found(client, "blorptastic_perimeter"), "the unsaved function")
+        print(f"unsaved edit searchable after {asyncio.get_running_loop().time() - t0:.2f} s")
+        assert (hit.uri, hit.range.start.line) == (
+            uri,
+            edited.splitlines().index("def blorptastic_perimeter(a, b, c):"),
+        )
+        assert path.read_text() == saved
+
+        # related: the query chunk comes from the buffer as it is now, even within the debounce
+        lines = edited.splitlines()
+        at = lines.index("def quimbly_circle_area(r):")
+        newer = "\n".join([*lines[:at], "def zanzibar_quux(x):", "    return x * 3", "", "", *lines[at:]]) + "\n"
+        did_change(client, uri, 3, newer)
+        position = {"line": at + 1, "character": 4}
+        rel = await request(client, "semcode/related", {"textDocument": {"uri": uri}, "position": position})
+        assert rel.chunk.symbol == "zanzibar_quux"
+        start, end = rel.chunk.range.start.line, rel.chunk.range.end.line
+        assert (start, end) == (at, at + 1)
+        assert rel.results
+        for r in rel.results:  # neither the chunk itself nor anything overlapping it
+            assert r.uri != uri or r.range.end.line < start or r.range.start.line > end
+        assert (await found(client, "quimbly_circle_area")).range.start.line == at + 4
+
+        # closing the document: the file on disk is what the index holds again
+        client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+        await poll(lambda: _absent(client, "zanzibar_quux"), "the revert")
+        assert await found(client, "blorptastic_perimeter") is None
+        assert (await found(client, "quimbly_circle_area")).range.start.line == 8
+
+
+async def _absent(client: LanguageClient, symbol: str) -> bool:
+    return await found(client, symbol) is None
+
+
+async def test_workspace_folders_added_and_removed(workspace: Path, tiny_model: str, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    (other / "lib").mkdir(parents=True)
+    (other / "lib/reader.py").write_text("def quaxolotl_reader(path):\n    return open(path).read()\n")
+    async with session(workspace, _options(workspace, tiny_model)) as client:
+        assert (await wait_until_settled(client)).state == "ready"
+        folder = types.WorkspaceFolder(uri=from_fs_path(str(other)) or "", name="other")
+        event = types.WorkspaceFoldersChangeEvent(added=[folder], removed=[])
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(event))
+        status = await wait_until_settled(client)
+        assert [(w.root, w.state) for w in status.workspaces] == [(str(workspace), "ready"), (str(other), "ready")]
+        assert {w.indexDir for w in status.workspaces} == {str(workspace.parent / "index")}  # one index, two repos
+        assert status.files == 4
+        hit = await found(client, "quaxolotl_reader")
+        assert hit.uri == from_fs_path(str(other / "lib/reader.py"))
+
+        # the added folder is watched
+        changed = client.protocol.wait_for_notification_async("semcode/indexChanged")
+        (other / "lib/writer.py").write_text("def plimsoll_writer(path, text):\n    open(path, 'w').write(text)\n")
+        note = await asyncio.wait_for(changed, 20)
+        assert note.uri == from_fs_path(str(other))
+        assert (await found(client, "plimsoll_writer")).uri == from_fs_path(str(other / "lib/writer.py"))
+
+        # a removed folder is no longer searched (its rows stay in the index for the next time)
+        gone = types.WorkspaceFolder(uri=from_fs_path(str(workspace)) or "", name="repo")
+        event = types.WorkspaceFoldersChangeEvent(added=[], removed=[gone])
+        client.workspace_did_change_workspace_folders(types.DidChangeWorkspaceFoldersParams(event))
+        status = await request(client, "semcode/status", {})
+        assert [w.root for w in status.workspaces] == [str(other)]
+        assert await found(client, "zorblax_triangle_area") is None
+        assert await found(client, "quaxolotl_reader") is not None
+
+
+async def test_a_run_can_be_cancelled_and_reindex_requests_coalesce(tmp_path: Path, tiny_model: str) -> None:
+    root = tmp_path / "big"
+    (root / "pkg").mkdir(parents=True)
+    for i in range(300):
+        (root / f"pkg/mod_{i}.py").write_text(
+            f"def scale_{i}(value):\n    return value * {i}\n\n\ndef shift_{i}(value):\n    return value + {i}\n"
+        )
+    async with session(root, _options(root, tiny_model)) as client:
+        # cancel the first run through its progress token
+        progress = client.protocol.wait_for_notification_async("$/progress")
+        if not client.progress_reports:
+            await asyncio.wait_for(progress, 30)
+        (token,) = client.progress_reports
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        status = await wait_until_settled(client)
+        assert status.state == "ready" and status.files < 300
+        begin, *_, end = client.progress_reports[token]
+        assert isinstance(begin, types.WorkDoneProgressBegin) and begin.cancellable
+        assert isinstance(end, types.WorkDoneProgressEnd) and end.message and end.message.startswith("cancelled")
+
+        # two reindex requests at once: one run, which completes the index
+        command = types.ExecuteCommandParams("semcode.reindex")
+        answers = await asyncio.gather(*(client.workspace_execute_command_async(command) for _ in range(2)))
+        assert sorted(a["started"] for a in answers) == [0, 1]
+        status = await wait_until_settled(client)
+        assert (status.state, status.files) == ("ready", 300)
+        assert len(client.progress_reports) == 2
+
+
+async def test_a_cancelled_request_is_answered_and_stops(workspace: Path, tiny_model: str) -> None:
+    async with session(workspace, _options(workspace, tiny_model)) as client:
+        assert (await wait_until_settled(client)).state == "ready"
+        # a long search (one search per path glob: about a second here), cancelled at once
+        globs = [f"pkg/nothing_{i}/*.py" for i in range(300)]
+        params = {"query": "zorblax_triangle_area", "mode": "lexical", "paths": globs}
+        # (pygls' plain send_request writes at once; pytest-lsp's send_request_async only when awaited)
+        long = asyncio.wrap_future(client.protocol.send_request("semcode/search", params, msg_id="long-search"))
+        client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="long-search"))
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(long, 20)
+        found_ = await request(client, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical"})
+        assert found_.results
+
+
+async def test_malformed_requests_are_answered_and_the_server_goes_on(workspace: Path, tiny_model: str) -> None:
+    async with session(workspace, _options(workspace, tiny_model)) as client:
+        assert (await wait_until_settled(client)).state == "ready"
+        logged = client.protocol.wait_for_notification_async("window/logMessage")
+        send_raw(client, b'{"jsonrpc": "2.0", "id": 99, "method": "semcode/search", "params": {')  # not JSON
+        assert (await asyncio.wait_for(logged, 20)).type == types.MessageType.Error
+        # params that do not fit the method's type (no query): pygls alone would leave the request unanswered
+        with pytest.raises(JsonRpcInvalidParams):
+            await raw_request(client, {"jsonrpc": "2.0", "id": "raw-1", "method": "workspace/symbol", "params": {}})
+        with pytest.raises(JsonRpcMethodNotFound):
+            await request(client, "semcode/nonesuch", {})
+        ok = await request(client, "semcode/search", {"query": "Snorkel", "mode": "lexical"})
+        assert ok.results[0].symbol == "Snorkel"
+
+
+async def test_handler_exceptions_are_reported_and_the_server_goes_on(workspace: Path, tiny_model: str) -> None:
+    async with session(workspace, _options(workspace, tiny_model)) as client:
+        assert (await wait_until_settled(client)).state == "ready"
+        # a notification handler fails (a change to a document never opened): nothing answers it, so it is shown
+        shown = client.protocol.wait_for_notification_async("window/showMessage")
+        did_change(client, from_fs_path(str(workspace / "pkg/text.py")) or "", 2, "x = 1\n")
+        message = await asyncio.wait_for(shown, 20)
+        assert message.type == types.MessageType.Error and "KeyError" in message.message
+
+        # a request handler fails (the index folder vanished): an error answer, a log line, and the server goes on
+        shutil.rmtree(workspace.parent / "index")
+        logged = client.protocol.wait_for_notification_async("window/logMessage")
+        with pytest.raises(JsonRpcInternalError):
+            await request(client, "semcode/search", {"query": "Snorkel", "mode": "lexical"})
+        line = await asyncio.wait_for(logged, 20)
+        assert line.type == types.MessageType.Error and "request failed" in line.message
+        assert (await request(client, "semcode/status", {})).state == "ready"
+        uri = did_open(client, workspace / "pkg/text.py", (workspace / "pkg/text.py").read_text())
+        client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+        assert (await request(client, "semcode/status", {})).files == 3
