@@ -1,14 +1,14 @@
 """Indexing a real repository end to end: full index, no-op re-index, edit -> searchable, search at ~100k chunks.
 
-    python benchmarks/index_bench.py                       # tiny random model, part of the stdlib, 100k rows
-    python benchmarks/index_bench.py --model PATH          # a real checkpoint (real embeddings, real recall)
+    python benchmarks/index_bench.py                       # the shipped default model, part of the stdlib, 100k rows
+    python benchmarks/index_bench.py --model PATH          # another checkpoint
+    python benchmarks/index_bench.py --tiny                # a tiny random model: pipeline and store costs only
     python benchmarks/index_bench.py --repo PATH --rows 300000 --edits 50
 
 Steps:
 
-1. Model: ``--model PATH`` or, by default, the tiny random ModernBERT of ``encoder.tiny`` written to a temp folder.
-   Its vectors mean nothing, but the pipeline's costs (discovery, chunking, token counting, writes, search) are
-   real; the encoder's own speed at full size is what ``encoder_throughput.py`` measures.
+1. Model: ``--model PATH``, or the default model shipped with semcode, or with ``--tiny`` the tiny random
+   ModernBERT of ``encoder.tiny`` (its vectors mean nothing, but the pipeline's costs are real).
 2. Repository: a temp copy of a few standard-library packages (with a ``.git`` folder), or of the files semcode
    would index in ``--repo PATH`` (a copy, because the edit step writes to it).
 3. Full index with ``index_repository`` (files/s, chunks/s, encoded tokens/s, peak RSS, size on disk, table
@@ -107,17 +107,19 @@ def own_peak_rss() -> int:
 
 
 def prepare_model(args: argparse.Namespace, tmp: Path) -> str:
-    if args.model:
-        say(f"model: {args.model}")
-        return str(args.model)
+    if not args.tiny:
+        from encoder.load import default_model
+
+        model = str(args.model or default_model())
+        say(f"model: {model}")
+        return model
     from encoder.tiny import write_tiny_checkpoint
 
     folder = write_tiny_checkpoint(tmp / "tiny-modernbert")
     say(
-        f"model: NO trained default model exists yet; using the tiny RANDOM ModernBERT of encoder.tiny ({folder}).\n"
+        f"model: the tiny RANDOM ModernBERT of encoder.tiny ({folder}).\n"
         "  Its vectors are meaningless (not real embeddings): costs and latencies of the pipeline are real, the\n"
-        "  encoder's speed at full size is measured by benchmarks/encoder_throughput.py.\n"
-        "  Pass --model PATH for a real one."
+        "  encoder's speed at full size is measured by benchmarks/encoder_throughput.py."
     )
     return str(folder)
 
@@ -398,8 +400,8 @@ def vector_index(
     rows = store._chunks.count_rows()
     min_rows = min(args.rows, rows)
     say(f"\n== vector index: ensure_vector_index(min_rows={min_rows}) at {rows} rows (IVF_PQ, cosine) ==")
-    if args.model is None:
-        say("  (tiny random model: these are not real embeddings; recall on them says little. Use --model PATH.)")
+    if args.tiny:
+        say("  (tiny random model: these are not real embeddings; recall on them says little.)")
     say(f"  building in a child process, time limit {args.index_timeout:.0f} s ...")
     cmd = [
         sys.executable,
@@ -469,7 +471,8 @@ def child_index(args: argparse.Namespace) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="a ModernBERT checkpoint folder or hub id (default: tiny random model)")
+    p.add_argument("--model", help="a ModernBERT checkpoint folder or hub id (default: the shipped default model)")
+    p.add_argument("--tiny", action="store_true", help="a tiny random model instead (pipeline costs only)")
     p.add_argument("--repo", help="repository to index (a copy is made; default: part of the Python stdlib)")
     p.add_argument("--packages", default=DEFAULT_PACKAGES, help="stdlib packages copied when --repo is not given")
     p.add_argument("--rows", type=int, default=100_000, help="rows to synthesise up to for the search figures")

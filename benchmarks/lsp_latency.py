@@ -1,13 +1,13 @@
 """``semcode/search`` latency through the real language server over stdio, idle and while a full index runs.
 
-    python benchmarks/lsp_latency.py                        # tiny random model, a copy of a few stdlib packages
-    python benchmarks/lsp_latency.py --model PATH           # a real checkpoint
+    python benchmarks/lsp_latency.py                        # the shipped default model, a few stdlib packages
+    python benchmarks/lsp_latency.py --model PATH           # another checkpoint; --tiny: a tiny random model
     python benchmarks/lsp_latency.py --repo PATH --queries 200
 
 Steps:
 
-1. Model: ``--model PATH`` or, by default, the tiny random ModernBERT of ``encoder.tiny`` written to a temp folder
-   (its vectors mean nothing; the costs of the pipeline are real).
+1. Model: ``--model PATH``, or the default model shipped with semcode, or with ``--tiny`` the tiny random
+   ModernBERT of ``encoder.tiny`` written to a temp folder (its vectors mean nothing; the pipeline's costs are real).
 2. Repository: ``--repo PATH`` as is, or a temp copy of a few standard-library packages with a ``.git`` folder.
    The index goes to a temp folder (``initializationOptions.indexDir``).
 3. ``python -m lsp_server.cli lsp`` is started as a subprocess and driven over stdio by pytest-lsp's client.
@@ -81,16 +81,18 @@ def p95_ms(seconds: list[float]) -> float | None:
 
 
 def prepare_model(args: argparse.Namespace, tmp: Path) -> str:
-    if args.model:
-        say(f"model: {args.model}")
-        return str(Path(args.model).resolve()) if Path(args.model).exists() else str(args.model)
+    if not args.tiny:
+        from encoder.load import default_model
+
+        model = args.model or str(default_model())
+        say(f"model: {model}")
+        return str(Path(model).resolve()) if Path(model).exists() else str(model)
     from encoder.tiny import write_tiny_checkpoint
 
     folder = write_tiny_checkpoint(tmp / "tiny-modernbert")
     say(
-        f"model: NO trained default model exists yet; using the tiny RANDOM ModernBERT of encoder.tiny ({folder}).\n"
-        "  Its vectors are meaningless: hybrid latency includes a real (tiny) query encoding, not a full-size one.\n"
-        "  Pass --model PATH for a real one."
+        f"model: the tiny RANDOM ModernBERT of encoder.tiny ({folder}).\n"
+        "  Its vectors are meaningless: hybrid latency includes a real (tiny) query encoding, not a full-size one."
     )
     return str(folder)
 
@@ -303,7 +305,8 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="checkpoint folder or hub id (default: a tiny random model)")
+    parser.add_argument("--model", default=None, help="checkpoint folder or hub id (default: the shipped model)")
+    parser.add_argument("--tiny", action="store_true", help="a tiny random model instead (pipeline costs only)")
     parser.add_argument("--repo", default=None, help="repository to index (default: a copy of stdlib packages)")
     parser.add_argument("--packages", default=DEFAULT_PACKAGES, help="stdlib packages copied when --repo is absent")
     parser.add_argument("--queries", type=int, default=100, help="idle searches per mode")

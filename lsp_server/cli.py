@@ -1,7 +1,8 @@
 """The ``semcode`` console entry point.
 
-Commands: ``demo`` (the README's main job until the default model ships), ``encode``, ``chunks``, ``index``,
-``search``, ``related``, ``status``, ``watch`` and ``lsp`` (the language server over stdio).
+Commands: ``demo``, ``encode``, ``chunks``, ``index``, ``search``, ``related``, ``status``, ``watch`` and ``lsp``
+(the language server over stdio). The model: ``--model`` -> ``$SEMCODE_MODEL`` -> ``model`` in the config file ->
+the model shipped with semcode (``options.configured_model``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+MODEL_HELP = (
+    "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
+    "then the model shipped with semcode)"
+)
 DEMO_TEXTS = [
     "def add(a, b):\n    return a + b",
     "def sum_two(x, y):\n    return x + y",
@@ -41,19 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser(
         "demo",
-        help="encode a few code snippets with a tiny ModernBERT and print their cosine similarities",
+        help="encode a few code snippets and print their cosine similarities",
         description=(
-            "Writes a tiny ModernBERT checkpoint with RANDOM weights (the shipped trained model comes with a later "
-            "release), loads it through the same code as any checkpoint, encodes a few snippets and prints the "
-            "similarity matrix. Pass --model to use a real checkpoint instead."
+            "Encodes a few snippets with the model (default: the one shipped with semcode) and prints the "
+            "similarity matrix. --tiny uses a tiny ModernBERT with RANDOM weights instead (a smoke test of loading)."
         ),
     )
-    demo.add_argument("--model", default=None, help="checkpoint folder or hub id (default: a tiny random model)")
+    demo.add_argument("--model", default=None, help=MODEL_HELP)
+    demo.add_argument("--tiny", action="store_true", help="a tiny random model (similarities carry no meaning)")
     _encoder_options(demo)
 
     enc = sub.add_parser("encode", help="print the embedding of each TEXT (one JSON line per text with --json)")
     enc.add_argument("texts", nargs="+", metavar="TEXT")
-    enc.add_argument("--model", required=True, help="checkpoint folder or hub id")
+    enc.add_argument("--model", default=None, help=MODEL_HELP)
     enc.add_argument("--kind", choices=["document", "query"], default="document")
     enc.add_argument("--json", action="store_true", help="one JSON object per line: {text, vector}")
     _encoder_options(enc)
@@ -74,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='one JSON object per line: {"path", "language", "start_line", "end_line", "symbol", "kind", '
         '"tokens"} per chunk (0-based lines), {"path", "skipped"} per skipped file',
     )
-    ch.add_argument("--model", default=None, help="checkpoint whose tokenizer counts tokens (default: built-in)")
+    ch.add_argument("--model", default=None, help="checkpoint whose tokenizer counts tokens; " + MODEL_HELP)
     ch.add_argument("--max-tokens", type=int, default=8192, help="token budget of one chunk (default 8192)")
     ch.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     ch.add_argument("--include-secrets", action="store_true", help="also chunk .env, *.pem, *.key, id_rsa, ...")
@@ -153,11 +158,7 @@ def _index_options(p: argparse.ArgumentParser) -> None:
         default=None,
         help="LanceDB folder or URI (default: the user cache dir, keyed by the repository root)",
     )
-    p.add_argument(
-        "--model",
-        default=None,
-        help="checkpoint folder or hub id (required until semcode ships its default model)",
-    )
+    p.add_argument("--model", default=None, help=MODEL_HELP)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -191,21 +192,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
-def _load(args: argparse.Namespace, model: str):  # -> encoder.Encoder
+def _model(args: argparse.Namespace) -> str:
+    from .options import configured_model
+
+    return configured_model(args.model)
+
+
+def _load(args: argparse.Namespace, model: str | None = None):  # -> encoder.Encoder
     from encoder import load_encoder
 
-    return load_encoder(model, device=args.device, dtype=args.dtype, threads=args.threads, max_tokens=args.max_tokens)
+    return load_encoder(
+        model or _model(args), device=args.device, dtype=args.dtype, threads=args.threads, max_tokens=args.max_tokens
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:
     from encoder.tiny import write_tiny_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="semcode-demo-") as tmp:
-        model = args.model
-        if model is None:
+        model = None
+        if args.tiny:
             model = str(write_tiny_checkpoint(Path(tmp) / "tiny-modernbert"))
             print("model: tiny ModernBERT with random weights (4 layers, 64 wide): similarities carry no meaning")
         enc = _load(args, model)
+        print(f"model: {enc.name}")
         vectors = enc.encode(DEMO_TEXTS)
     print(
         f"encoder: dim={enc.dim} max_tokens={enc.max_tokens} device={enc.device} dtype={enc.dtype} "
@@ -222,7 +232,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    enc = _load(args, args.model)
+    enc = _load(args)
     vectors = enc.encode(args.texts, kind=args.kind)
     for text, vec in zip(args.texts, vectors, strict=True):
         if args.json:
@@ -233,17 +243,10 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_counter(model: str | None):  # -> Callable[[list[str]], list[int]]
+def _token_counter(model: str):  # -> Callable[[list[str]], list[int]]
     from encoder import load_tokenizer
 
-    if model is not None:
-        return load_tokenizer(model).count
-    # FIXME(issue 3): count with the shipped default model's tokenizer once it exists; until then a byte-level BPE
-    # trained on a few standard-library modules (counts are within the same order as a code BPE's).
-    from encoder.tiny import build_tokenizer, default_corpus
-
-    tok = build_tokenizer(default_corpus())
-    return lambda texts: [len(e.ids) for e in tok.encode_batch(texts)]
+    return load_tokenizer(model).count
 
 
 def _chunks(args: argparse.Namespace) -> int:
@@ -254,7 +257,7 @@ def _chunks(args: argparse.Namespace) -> int:
     options = DiscoverOptions(
         max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
     )
-    count = _token_counter(args.model)
+    count = _token_counter(_model(args))
     files = chunks = skipped = 0
     for _root, result in chunk_paths(
         args.paths, count, options=options, max_tokens=args.max_tokens, with_header=not args.no_header
@@ -309,13 +312,6 @@ def _index_dir(args: argparse.Namespace, root: Path | None) -> str:
     return str(base / f"{root.resolve().name}-{key}")
 
 
-def _require_model(args: argparse.Namespace) -> str:
-    if args.model is None:
-        # FIXME(issue 3): fall back to the shipped default model
-        raise ValueError("no model given: pass --model PATH_OR_HUB_ID (a ModernBERT checkpoint)")
-    return str(args.model)
-
-
 def _index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -324,7 +320,7 @@ def _index(args: argparse.Namespace) -> int:
     from indexer.index import IndexOptions, Progress, index_repository
     from indexer.store import Store
 
-    model = _require_model(args)
+    model = _model(args)
     enc = _load(args, model)
     options = IndexOptions(
         discover=DiscoverOptions(
@@ -386,7 +382,7 @@ def _search(args: argparse.Namespace) -> int:
     from indexer.store import Store
 
     root = find_root(args.repo or Path.cwd())
-    enc = _load(args, _require_model(args))
+    enc = _load(args, _model(args))
     store = Store.open(_index_dir(args, root), model_id=enc.name, dim=enc.dim)
     hits = search(
         store,
@@ -437,7 +433,7 @@ def _related(args: argparse.Namespace) -> int:
     where, line, _col = _parse_location(args.location)
     file = Path(where).resolve()
     root = find_root(file)
-    model = _require_model(args)
+    model = _model(args)
     config, _, _ = read_tokenizer_files(model)  # the query vector comes from the index: no weights needed
     store = Store.open(_index_dir(args, root), model_id=model_id(model), dim=config.hidden_size)
     rel = file.relative_to(root).as_posix()
@@ -469,7 +465,7 @@ def _status(args: argparse.Namespace) -> int:
     from indexer.store import Store
 
     root = find_root(args.repo or Path.cwd())
-    model = _require_model(args)
+    model = _model(args)
     config, _, _ = read_tokenizer_files(model)  # validates the model without loading its weights
     uri = _index_dir(args, root)
     store = Store.open(uri, model_id=model_id(model), dim=config.hidden_size)
@@ -502,7 +498,7 @@ def _watch(args: argparse.Namespace) -> int:
     path = args.path
     if not path.is_dir():
         raise ValueError(f"{path}: not a folder")
-    model = _require_model(args)
+    model = _model(args)
     enc = _load(args, model)
     options = IndexOptions(
         discover=DiscoverOptions(

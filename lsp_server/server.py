@@ -59,12 +59,11 @@ from indexer.search import Mode, related, search
 from indexer.store import Hit, Store, StoredChunk
 from indexer.watch import Watcher, watch_repository
 
-from .options import Options, parse
+from .options import Options, configured_model, parse
 
 log = logging.getLogger(__name__)
 
 MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
-NO_MODEL = "no model configured: set initializationOptions.model"
 VECTOR_INDEX_MIN_ROWS = IndexOptions().vector_index_min_rows  # built in the background, not inside the run
 BUFFER_WRITES_PER_COMPACTION = 50
 _SYMBOL_KINDS = {
@@ -392,7 +391,7 @@ def _inside(ws: Workspace, uri: str) -> bool:
 def _load_encoder(options: Options) -> Any:
     from encoder import load_encoder
 
-    return load_encoder(options.model or "", device=options.device, threads=options.threads)
+    return load_encoder(configured_model(options.model), device=options.device, threads=options.threads)
 
 
 def _default_index_dir(options: Options, root: Path) -> str:
@@ -627,13 +626,10 @@ def _watch(ls: SemcodeServer, ws: Workspace) -> None:
 
 
 async def _start(ls: SemcodeServer) -> None:
-    if ls.options.model is None:
-        ls.model_error = NO_MODEL
-    else:
-        try:
-            ls.encoder = await asyncio.to_thread(_load_encoder, ls.options)
-        except Exception as e:
-            ls.model_error = f"cannot load the model {ls.options.model}: {e}"
+    try:
+        ls.encoder = await asyncio.to_thread(_load_encoder, ls.options)
+    except Exception as e:
+        ls.model_error = f"cannot load the model {ls.options.model or '(the default)'}: {e}"
     if ls.model_error is not None:
         for ws in ls.workspaces:
             ws.fail(ls.model_error)
@@ -804,13 +800,14 @@ async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
 @server.feature("semcode/status")
 def semcode_status(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     device = str(ls.encoder.device) if ls.encoder is not None else ls.options.device
+    model = ls.encoder.name if ls.encoder is not None else ls.options.model
     folders = []
     for ws in ls.workspaces:
         row = {"root": str(ws.root), "state": ws.state, "files": ws.files, "chunks": ws.chunks}
         row |= {"pending": ws.pending, "skipped": ws.skipped, "indexDir": ws.index_dir}
         row |= {"vectorIndex": "building"} if ws.index_dir in ls.building else {}
         folders.append(row | ({"lastError": ws.last_error} if ws.last_error else {}))
-    out = {**ls.summary(), "skipped": sum(ws.skipped for ws in ls.workspaces), "model": ls.options.model}
+    out = {**ls.summary(), "skipped": sum(ws.skipped for ws in ls.workspaces), "model": model}
     out |= {"device": device, "indexDir": ls.workspaces[0].index_dir if ls.workspaces else None}
     errors = [
         f"{ws.root}: {ws.last_error}" if len(folders) > 1 else ws.last_error for ws in ls.workspaces if ws.last_error

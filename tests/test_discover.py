@@ -190,6 +190,13 @@ def test_env_templates_are_not_secrets(tmp_path: Path) -> None:
     assert got == [Skip(".env.example", "unsupported file type"), Skip(".env.sample", "unsupported file type")]
 
 
+def test_lock_files_are_skipped_as_generated(tmp_path: Path) -> None:
+    lock = "generated dependency lock file"
+    tree: Tree = {"package-lock.json": "{}", "web/yarn.lock": "x", "Cargo.lock": "x", "package.json": "{}", "a.py": ""}
+    expected = [Skip("Cargo.lock", lock), "a.py", Skip("package-lock.json", lock), "package.json"]
+    check(tmp_path, tree, [*expected, Skip("web/yarn.lock", lock)])
+
+
 def test_gitignored_secret_is_silent(tmp_path: Path) -> None:
     check(tmp_path, {".gitignore": ".env\n", ".env": "X=1", "a.py": ""}, ["a.py"])
 

@@ -217,11 +217,13 @@ async def test_bad_input_is_an_error_and_the_server_keeps_serving(workspace: Pat
         assert ok.results[0].symbol == "Snorkel"
 
 
-async def test_no_model_reports_error_and_still_answers(workspace: Path) -> None:
-    async with session(workspace, _options(workspace, None)) as client:
+async def test_a_model_that_cannot_load_reports_error_and_still_answers(workspace: Path, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-model")
+    async with session(workspace, _options(workspace, missing)) as client:
         status = await wait_until_settled(client)
         assert status.state == "error"
-        assert status.lastError == "no model configured: set initializationOptions.model"
+        assert status.lastError.startswith(f"cannot load the model {missing}: ")
+        assert "built-in default model" in status.lastError
         assert any(m.type == types.MessageType.Error for m in client.messages)
         empty = await request(client, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical"})
         assert (list(empty.results), empty.index.state) == ([], "error")

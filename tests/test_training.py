@@ -1,0 +1,187 @@
+"""The default model's recipe: data extraction, BERT -> ModernBERT conversion, a real (tiny) training run, export.
+
+The teacher here is a tiny random BERT written with transformers, so the whole recipe runs in seconds; the real
+run uses all-MiniLM-L6-v2 the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from encoder import load_encoder
+from encoder.model import ModernBertModel
+from encoder.training import data
+from encoder.training.convert import bert_to_modernbert
+from encoder.training.export import export
+from encoder.training.train import Teacher, TrainOptions, batches_for_epoch, train
+
+SOURCE = '''
+def top(a, b):
+    """Add two numbers and return the sum of them.
+
+    :param a: first
+    """
+    return a + b
+
+
+class Store:
+    """A store."""
+
+    def put(self, key, value):
+        """Put the value under the key in the store."""
+        def helper():
+            """Inner docstring goes away too, it is long enough."""
+            return 1
+        self.d[key] = value
+
+    def short(self):
+        """Too short."""
+'''
+
+
+def test_pairs_drop_docstrings_and_qualify_names():
+    pairs = {p.symbol: p for p in data.pairs_of_file("pkg", "pkg/mod.py", SOURCE)}
+    assert set(pairs) == {"top", "Store.put", "Store.put.helper"}  # "Too short." has under 4 words
+    assert pairs["top"].query == "Add two numbers and return the sum of them."
+    assert pairs["top"].code == "# top\ndef top(a, b):\n    return a + b"
+    put = pairs["Store.put"].code
+    assert put.startswith("# Store.put\ndef put(self, key, value):\n")  # dedented like the benchmark's corpus
+    assert '"""' not in put and "self.d[key] = value" in put
+
+
+@pytest.mark.parametrize(
+    ("doc", "sentence"),
+    [
+        ("Return the :func:`foo` of ``x`` quickly. More text.", "Return the foo of x quickly."),
+        ("Parse it all now\n    and then stop.\n\nArgs:\n  x: y", "Parse it all now and then stop."),
+        ("Too short here.", None),
+        (">>> doctest only", None),
+    ],
+)
+def test_first_sentence(doc, sentence):
+    assert data.first_sentence(doc) == sentence
+
+
+@pytest.mark.parametrize(
+    ("parts", "excluded"),
+    [
+        (("tkinter", "font.py"), True),
+        (("idlelib", "x.py"), True),
+        (("werkzeug", "routing", "map.py"), True),
+        (("botocore", "client.py"), True),
+        (("django", "tests", "x.py"), True),
+        (("numpy", "test_core.py"), True),
+        (("django", "db", "models.py"), False),
+    ],
+)
+def test_excluded_sources(parts, excluded):
+    assert data._excluded(parts) is excluded
+
+
+def test_wheel_files_reads_python_sources_only(tmp_path):
+    wheel = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("pkg/core.py", SOURCE)
+        z.writestr("pkg/tests/test_core.py", SOURCE)
+        z.writestr("pkg/data.bin", b"\x00\x01")
+        z.writestr("pkg/latin.py", "x = '\xe9'".encode("latin-1"))
+    assert [(s, p) for s, p, _ in data.wheel_files(wheel)] == [("pkg", "pkg/core.py")]
+
+
+def test_batches_come_from_one_source_and_are_deterministic():
+    pairs = [data.Pair(f"s{i % 2}", f"d{i % 3}/f.py", "f", "q", "c") for i in range(40)]
+    batches = batches_for_epoch(pairs, 4, seed=1)
+    assert batches == batches_for_epoch(pairs, 4, seed=1)
+    assert batches != batches_for_epoch(pairs, 4, seed=2)
+    assert len(batches) == 10
+    for b in batches:
+        assert len({pairs[i].source for i in b}) == 1
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    """A random 2-layer BERT with a WordPiece tokenizer, laid out like all-MiniLM-L6-v2's folder."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    specials = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator([SOURCE] * 3, trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials))
+    assert tok.token_to_id("[CLS]") == 101 and tok.token_to_id("[SEP]") == 102
+    tok.post_processor = processors.BertProcessing(("[SEP]", 102), ("[CLS]", 101))
+    tok.save(str(folder / "tokenizer.json"))
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(str(folder), safe_serialization=True)
+    return folder
+
+
+def test_conversion_copies_attention_and_mlp_exactly(tiny_bert):
+    from transformers import BertModel
+
+    bert = BertModel.from_pretrained(str(tiny_bert)).eval()
+    config, state = bert_to_modernbert(tiny_bert)
+    assert config.layer_types == ("full_attention", "sliding_attention")
+    student = ModernBertModel(config)
+    student.load_state_dict(state, strict=True)  # every parameter is set
+    x = torch.randn(5, 32)
+    layer = bert.encoder.layer[1]
+    with torch.no_grad():
+        bert_mlp = layer.output.dense(layer.intermediate(x))  # BERT's FFN before its residual and norm
+        ours = student.layers[1].mlp(x)  # the GeGLU gate starts at 1: GELU(input) * 1
+        q = layer.attention.self.query(x)
+        qkv = student.layers[1].attn.Wqkv(x)
+    torch.testing.assert_close(ours, bert_mlp, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(qkv[:, :32], q)
+    torch.testing.assert_close(student.final_norm.weight, layer.output.LayerNorm.weight)
+    torch.testing.assert_close(student.layers[1].attn_norm.weight, bert.encoder.layer[0].output.LayerNorm.weight)
+
+
+def test_teacher_windows_long_texts(tiny_bert):
+    teacher = Teacher(tiny_bert)
+    short = [101, *range(110, 150), 102]
+    long = [101, *([120] * 600), 102]  # 3 windows of 254
+    vec = teacher.embed([short, long], 101, 102)
+    assert vec.shape == (2, 32)
+    torch.testing.assert_close(vec.norm(dim=-1), torch.ones(2))
+    window = teacher.embed([[101, *([120] * 254), 102]], 101, 102)[0]
+    # the long text's target is the normalised mean of its windows' embeddings
+    assert torch.dot(vec[1], window) > 0.99
+
+
+def test_training_runs_resumes_and_exports_a_loadable_model(tiny_bert, tmp_path):
+    pairs = [p for _ in range(8) for p in data.pairs_of_file("pkg", "pkg/mod.py", SOURCE)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
+    run = tmp_path / "run"
+    opts = TrainOptions(steps=2, batch=4, warmup=1, save_every=1, max_code_tokens=64)
+    state = train(tmp_path, run, opts, tiny_bert)
+    assert torch.load(state, weights_only=False)["step"] == 2
+    assert len((run / "log.tsv").read_text().splitlines()) == 2
+    before = torch.load(state, weights_only=False)["model"]["layers.0.attn.Wqkv.weight"].clone()
+    train(tmp_path, run, TrainOptions(**{**opts.__dict__, "steps": 3}), tiny_bert)  # resumes at step 2
+    lines = (run / "log.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["1", "2", "3"]
+    after = torch.load(state, weights_only=False)["model"]["layers.0.attn.Wqkv.weight"]
+    assert not torch.equal(before, after)
+
+    folder = export(state, tmp_path / "exported", tiny_bert)
+    enc = load_encoder(folder, dtype="fp32")
+    assert enc.pooling == "mean" and enc.dim == 32
+    vecs = enc.encode(["def top(a, b): return a + b", "store put key value"])
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
