@@ -46,7 +46,9 @@ class TextEncoder(Protocol):
     @property
     def dim(self) -> int: ...
 
-    def encode(self, texts: list[str], kind: str = "document") -> np.ndarray: ...
+    def encode(
+        self, texts: list[str], kind: str = "document", progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -272,9 +274,30 @@ def _process(
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
 ) -> None:
-    """Read, chunk, encode and write the files in ``todo`` in batches (file records after their chunks)."""
+    """Read, chunk, encode and write the files in ``todo`` in batches (file records after their chunks).
+
+    Progress is reported after every write batch and, while a batch is being encoded, after every encoder batch
+    (files counted in proportion to the texts encoded); cancellation is checked at the same places, so a
+    cancelled run stops within one encoder batch and writes nothing of the batch it was encoding."""
     root, repo, store, opts, records, report = run.root, run.repo, run.store, run.opts, run.records, run.report
     done = 0
+
+    def write(batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]]) -> int | None:
+        def encoding(texts_done: int, texts_total: int, tokens_total: int) -> None:
+            if cancelled is not None and cancelled():
+                raise _Cancelled
+            if progress is not None:
+                # the batch's files count as done only once written
+                files = done + min(len(batch) - 1, len(batch) * texts_done // max(texts_total, 1))
+                tokens = report.tokens_encoded + tokens_total * texts_done // max(texts_total, 1)
+                progress(Progress(files, len(todo), report.chunks_written, tokens, time.perf_counter() - run.t0))
+
+        try:
+            return _write_batch(run, batch, encoding)
+        except _Cancelled:
+            report.cancelled = True
+            return None
+
     batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
     batch_chunks = 0
     for path, st in todo:
@@ -300,15 +323,31 @@ def _process(
             batch.append((path, st, result.chunks, digest))
             batch_chunks += len(result.chunks)
         if len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks:
-            done += _write_batch(run, batch)
+            written = write(batch)
+            if written is None:
+                return
+            done += written
             batch, batch_chunks = [], 0
             _report(progress, done, len(todo), report, run.t0)
     if batch:
-        done += _write_batch(run, batch)
+        written = write(batch)
+        if written is None:
+            return
+        done += written
         _report(progress, done, len(todo), report, run.t0)
 
 
-def _write_batch(run: _Run, batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]]) -> int:
+class _Cancelled(Exception):
+    """Raised from the encoder's progress callback to stop a cancelled run mid-batch (nothing of it is written)."""
+
+
+def _write_batch(
+    run: _Run,
+    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]],
+    encoding: Callable[[int, int, int], None] | None = None,
+) -> int:
+    """Encode what is new in ``batch`` and write it; ``encoding(texts_done, texts_total, tokens_total)`` is called
+    after every encoder batch."""
     store, encoder, repo, report = run.store, run.encoder, run.repo, run.report
     chunked = {path: chunks for path, _, chunks, _ in batch if chunks is not None}
     all_chunks = [c for chunks in chunked.values() for c in chunks]
@@ -316,7 +355,9 @@ def _write_batch(run: _Run, batch: list[tuple[str, os.stat_result, list[Chunk] |
     vectors = store.cached_vectors(hashes)
     missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
     if missing:
-        new = encoder.encode([c.text for c in missing], kind="document")
+        tokens_total = sum(c.tokens for c in missing)
+        report_encoding = None if encoding is None else (lambda d, t: encoding(d, t, tokens_total))
+        new = encoder.encode([c.text for c in missing], kind="document", progress=report_encoding)
         for c, v in zip(missing, new, strict=True):
             vectors[c.content_hash] = v
         report.chunks_encoded += len(missing)

@@ -45,6 +45,10 @@ MARKER = "semcode-store.json"  # written into every index directory we create; i
 FORMAT = 1  # bump when a table layout changes incompatibly; an old index then asks for --rebuild
 _BATCH = 1000  # paths / hashes per SQL IN-list
 _REBUILD = "run `semcode index --rebuild` to start a fresh index"
+# With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
+# LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
+NPROBES = 32
+REFINE_FACTOR = 10
 
 
 class StoreError(Exception):
@@ -513,6 +517,7 @@ class Store:
         if limit <= 0:
             return []
         query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
+        query = query.nprobes(NPROBES).refine_factor(REFINE_FACTOR)  # used only once a vector index exists
         where = _filters(repo, languages, path_glob)
         if where:
             query = query.where(where, prefilter=True)

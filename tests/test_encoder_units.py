@@ -147,11 +147,17 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_demo_prints_similarity_matrix():
-    out = run_cli("demo")
+    out = run_cli("demo")  # the shipped default model
     assert out.returncode == 0, out.stderr
-    assert "random weights" in out.stdout
-    rows = [line for line in out.stdout.splitlines() if line.startswith("  [") and "+1.000" in line]
+    assert "model: semcode-code-minilm@" in out.stdout
+    rows = [line.split()[1:] for line in out.stdout.splitlines() if line.startswith("  [") and "+1.000" in line]
     assert len(rows) == 4  # the diagonal of a 4 x 4 cosine matrix
+    sims = [[float(x) for x in row] for row in rows]
+    assert sims[0][1] > sims[0][3]  # add(a, b) is closer to sum_two(x, y) than to a SQL query
+
+    tiny = run_cli("demo", "--tiny")
+    assert tiny.returncode == 0, tiny.stderr
+    assert "random weights" in tiny.stdout
 
 
 def test_cli_encode_json(tiny):

@@ -194,8 +194,14 @@ def test_cli_index_search_status(tmp_path, model):
     status = json.loads(out.stdout)
     assert status["rows"] > 0 and status["files"] == 7
     assert status["skippedFiles"] == [{"path": "blob.py", "reason": "binary file (NUL bytes)"}]
+    # no --model: the shipped default model, in a table of its own beside the tiny model's
     out = cli("index", str(root), "--index-dir", index)
-    assert out.returncode == 2 and "pass --model" in out.stderr
+    assert out.returncode == 0, out.stderr
+    status = json.loads(cli("status", "--index-dir", index, "--json", "--repo", str(root)).stdout)
+    assert status["model"].startswith("semcode-code-minilm@") and status["files"] == 7
+    out = cli("search", "scale a value", "--index-dir", index, "--json", "--repo", str(root), "--mode", "semantic")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout.splitlines()[0])["symbol"].startswith("function_")
 
 
 def test_update_files_for_single_paths(tmp_path, enc):
@@ -307,3 +313,40 @@ def test_update_buffer_indexes_unsaved_text_and_the_disk_wins_back(tmp_path, enc
     assert (healed.files_changed, healed.chunks_encoded) == (1, 0)
     assert all(h.chunk.symbol != "function_8181" for h in store.search_text("function_8181", 20))
     assert store.search_text("function_101", 1)[0].chunk.path == "pkg/mod_1.py"
+
+
+def test_progress_during_encoding_and_cancel_mid_batch(tmp_path, enc):
+    root = make_repo(tmp_path / "repo", n_files=12)
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    saved = enc.batch_tokens
+    enc.batch_tokens = 64  # several encoder batches inside the one write batch
+    try:
+        seen = []
+        report = index_repository(root, store, enc, enc.tokenizer.count, IndexOptions(), progress=seen.append)
+        total = report.files_changed + len(report.skipped)
+        # reports arrive while the only write batch is encoded: files counted in proportion, tokens growing
+        during = [p for p in seen if p.chunks_written == 0]
+        assert len(during) >= 3
+        assert [p.tokens_encoded for p in during] == sorted(p.tokens_encoded for p in during)
+        assert all(p.files_done < p.files_total for p in during)
+        assert seen[-1].files_done == total and seen[-1].tokens_encoded == report.tokens_encoded
+
+        # a cancel seen during encoding stops the run at once; nothing of the batch is written
+        fresh = Store.open(tmp_path / "index2", model_id=enc.name, dim=enc.dim)
+        calls = []
+        cancelled = index_repository(
+            root,
+            fresh,
+            enc,
+            enc.tokenizer.count,
+            IndexOptions(),
+            progress=calls.append,
+            cancelled=lambda: len(calls) >= 1,
+        )
+        assert cancelled.cancelled and cancelled.chunks_written == 0
+        assert fresh.stats()["rows"] == 0
+        assert [r.status for r in fresh.files(repo_id(root)).values()] == ["skipped"]  # blob.py: no chunk to write
+        again = index_repository(root, fresh, enc, enc.tokenizer.count, IndexOptions())
+        assert not again.cancelled and again.chunks_written == report.chunks_written
+    finally:
+        enc.batch_tokens = saved

@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--run", type=Path, required=True)
     tr.add_argument("--teacher", type=Path, default=None, help="BERT folder (default: all-MiniLM-L6-v2 from PyPI)")
+    kinds = {"int": int, "int | None": int, "float": float, "str | None": str}
     for f in fields(TrainOptions):
-        kind = int if f.type in ("int", "int | None") else float
-        tr.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+        tr.add_argument("--" + f.name.replace("_", "-"), type=kinds[str(f.type)], default=f.default)
     ex = sub.add_parser("export", help="write a loadable checkpoint (fp16 safetensors) from RUN/state.pt")
     ex.add_argument("--run", type=Path, required=True)
     ex.add_argument("--out", type=Path, required=True)

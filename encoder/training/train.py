@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..attention import Packing
+from ..attention import Packing, choose_backend
 from ..model import ModernBertModel, normalize, pool
 from . import data
 from .convert import bert_to_modernbert, teacher_path
@@ -48,6 +48,7 @@ class TrainOptions:
     save_every: int = 20
     seed: int = 0
     threads: int | None = None
+    device: str | None = None  # default: CUDA when available, else the CPU
 
 
 def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[list[int]]:
@@ -73,10 +74,11 @@ def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[lis
 class Teacher:
     """all-MiniLM-L6-v2 through transformers' BertModel: mean-pooled, normalised, windowed past 256 tokens."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, device: torch.device | None = None):
         from transformers import BertModel
 
-        self.model = BertModel.from_pretrained(str(folder)).eval()
+        self.device = device or torch.device("cpu")
+        self.model = BertModel.from_pretrained(str(folder)).eval().to(self.device)
 
     @torch.no_grad()
     def embed(self, ids: list[list[int]], cls_id: int, sep_id: int) -> torch.Tensor:
@@ -94,18 +96,21 @@ class Teacher:
         for r, w in enumerate(windows):
             input_ids[r, : len(w)] = torch.tensor(w)
             mask[r, : len(w)] = 1
+        input_ids, mask = input_ids.to(self.device), mask.to(self.device)
         hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
         m = mask[..., None].float()
         vec = F.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)  # (windows, hidden)
-        out = torch.zeros(len(ids), vec.shape[1])
-        out.index_add_(0, torch.tensor(owner), vec)
+        out = torch.zeros(len(ids), vec.shape[1], device=self.device)
+        out.index_add_(0, torch.tensor(owner, device=self.device), vec)
         return F.normalize(out, dim=-1)
 
 
 def student_embed(model: ModernBertModel, ids: list[list[int]]) -> torch.Tensor:
-    packing = Packing.from_seqlens([len(s) for s in ids], torch.device("cpu"))
-    flat = torch.tensor([t for s in ids for t in s], dtype=torch.long)
-    return normalize(pool(model(flat, packing, backend="blocked"), packing, "mean"))
+    device = model.embeddings.tok_embeddings.weight.device
+    packing = Packing.from_seqlens([len(s) for s in ids], device)
+    flat = torch.tensor([t for s in ids for t in s], dtype=torch.long, device=device)
+    # flash-attn on CUDA when installed (it has a backward), the blocked path elsewhere
+    return normalize(pool(model(flat, packing, backend=choose_backend(device)), packing, "mean"))
 
 
 def _tokenize(tokenizer, texts: list[str], limit: int) -> list[list[int]]:  # tokenizers.Tokenizer
@@ -133,13 +138,14 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
     run.mkdir(parents=True, exist_ok=True)
     tpath = teacher_folder or teacher_path()
     config, init_state = bert_to_modernbert(tpath)
+    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = ModernBertModel(config)
     model.load_state_dict(init_state)
-    model.train()
+    model.to(device).train()
     tokenizer = Tokenizer.from_file(str(tpath / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    teacher = Teacher(tpath)
+    teacher = Teacher(tpath, device)
     pairs = data.load(data_dir / "pairs.jsonl")
     query_ids = _tokenize(tokenizer, [p.query for p in pairs], opts.max_query_tokens)
     code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_code_tokens)
@@ -149,7 +155,7 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
     step = 0
     state_path = run / "state.pt"
     if state_path.exists():
-        state = torch.load(state_path, weights_only=False)
+        state = torch.load(state_path, weights_only=False, map_location=device)
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
         step = state["step"]
@@ -163,9 +169,12 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
     bar = tqdm(total=opts.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     log = (run / "log.tsv").open("a")
     tokens_seen, t0 = 0, time.perf_counter()
+    epoch_batches: dict[int, list[list[int]]] = {}
     while step < opts.steps:
         epoch, k = divmod(step, per_epoch)
-        idx = batches_for_epoch(pairs, opts.batch, opts.seed + epoch)[k]
+        if epoch not in epoch_batches:
+            epoch_batches = {epoch: batches_for_epoch(pairs, opts.batch, opts.seed + epoch)}
+        idx = epoch_batches[epoch][k]
         q = [query_ids[i] for i in idx]
         c = [code_ids[i] for i in idx]
         tq = teacher.embed(q, config.cls_token_id, config.sep_token_id)
@@ -173,7 +182,7 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
         emb = student_embed(model, q + c)
         sq, sc = emb[: len(q)], emb[len(q) :]
         logits = sq @ sc.T / opts.tau
-        target = torch.arange(len(q))
+        target = torch.arange(len(q), device=device)
         nce = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
         kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean()
         loss = nce + opts.kd * kd
