@@ -9,8 +9,18 @@ fi
 extras=${1:-}
 spec="."
 [ -n "$extras" ] && spec=".[$extras]"
+# pip's output goes to .venv/setup.log, shown only when a step fails
+log=.venv/setup.log
+: > "$log"
+pip_install() {
+  if ! .venv/bin/python -m pip install --quiet "$@" >> "$log" 2>&1; then
+    grep -v "^WARNING: Location" "$log" >&2
+    echo "setup: pip install $* failed (log: $log)" >&2
+    exit 1
+  fi
+}
+pip_install --upgrade pip
 # torch first, pinned: 2.13.0 is the CPU wheel this workplace carries on disk; an open spec pulls a CUDA build.
-.venv/bin/python -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
-.venv/bin/python -m pip install --quiet -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
+pip_install "torch==2.13.0"
+pip_install -e "$spec"
 .venv/bin/python -c "import encoder, torch; print('semcode ready: torch', torch.__version__)"

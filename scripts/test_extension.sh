@@ -4,7 +4,7 @@
 # repository's language server (.venv/bin/semcode). Installs what is missing on a Debian machine (apt-get as root);
 # code-server is cached in $SEMCODE_CODE_SERVER_DIR (default ~/.cache/semcode/code-server-<version>).
 # Usage: scripts/test_extension.sh [--no-e2e]. Environment for the e2e test: see vscode-extension/test/e2e/run.ts
-# (SEMCODE_E2E_MODEL picks the model; by default a tiny random checkpoint is written).
+# (SEMCODE_E2E_MODEL picks the model; by default the shipped default model, `tiny` a tiny random checkpoint).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

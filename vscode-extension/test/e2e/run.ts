@@ -10,9 +10,9 @@
  *
  * Environment: SEMCODE_CODE_SERVER (code-server executable, required), SEMCODE_E2E_VSIX (default semcode.vsix),
  * SEMCODE_E2E_SERVER (default <repo>/.venv/bin/semcode), SEMCODE_E2E_MODEL (a checkpoint folder or hub id;
- * "default" leaves semcode.model unset so the server's shipped model is used; unset: a tiny random checkpoint is
- * written with <repo>/.venv/bin/python), CHROMIUM (default /usr/bin/chromium), SEMCODE_E2E_KEEP=1 keeps the temp
- * folder.
+ * unset or "default" leaves semcode.model unset so the server's shipped model is used; "tiny": a tiny random
+ * checkpoint is written with <repo>/.venv/bin/python), CHROMIUM (default /usr/bin/chromium), SEMCODE_E2E_KEEP=1
+ * keeps the temp folder.
  */
 
 import * as cp from 'node:child_process';
@@ -83,10 +83,10 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
 
 function writeModel(tmp: string): string | undefined {
   const configured = process.env.SEMCODE_E2E_MODEL;
-  if (configured === 'default') {
+  if (!configured || configured === 'default') {
     return undefined;
   }
-  if (configured) {
+  if (configured !== 'tiny') {
     return configured;
   }
   const folder = path.join(tmp, 'model');
