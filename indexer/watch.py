@@ -41,6 +41,7 @@ from .languages import language_for
 from .store import Store
 
 log = logging.getLogger(__name__)
+OBSERVER_JOIN_S = 5.0  # how long stop() waits for watchdog's threads
 
 _FILE_EVENTS = {"created", "modified", "deleted", "moved", "closed"}  # not opened, closed_no_write, attrib
 _DIR_EVENTS = {"created", "deleted", "moved"}  # a folder's "modified" is noise: its files report themselves
@@ -128,7 +129,11 @@ class Watcher:
         observer, self._observer = self._observer, None
         if observer is not None:
             observer.stop()
-            observer.join()
+            # bounded: a watchdog emitter blocked in a read of the inotify fd must not hang Ctrl-C (its threads
+            # are daemons, so the process still exits)
+            observer.join(timeout=OBSERVER_JOIN_S)
+            if observer.is_alive():
+                log.warning("watch: the file observer did not stop within %.0f s; leaving it", OBSERVER_JOIN_S)
         worker = self._worker
         if worker is not None and worker is not threading.current_thread():
             worker.join()

@@ -191,9 +191,8 @@ def test_cli_watch(tmp_path, model):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "lsp_server.cli", "watch", str(root), "--model", str(model)]
     cmd += ["--index-dir", str(tmp_path / "index"), "--debounce", "0.2", "--device", "cpu"]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1, cwd=ROOT, env=env
-    )
+    err = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1, cwd=ROOT, env=env)
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
@@ -221,8 +220,17 @@ def test_cli_watch(tmp_path, model):
         line = next_line_with("updated", timeout=30)
         assert "1 changed" in line and "chunks encoded" in line
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=60) == 0
+        try:
+            code = proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            code = None
+        seen = []
+        while not lines.empty():
+            seen.append(lines.get())
+        stderr = (tmp_path / "stderr.txt").read_text()[-2000:]
+        assert code == 0, f"exit {code} after Ctrl-C; stdout after the edit: {seen!r}; stderr: {stderr}"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        err.close()
