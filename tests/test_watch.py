@@ -192,7 +192,18 @@ def test_cli_watch(tmp_path, model):
     cmd = [sys.executable, "-m", "lsp_server.cli", "watch", str(root), "--model", str(model)]
     cmd += ["--index-dir", str(tmp_path / "index"), "--debounce", "0.2", "--device", "cpu"]
     err = (tmp_path / "stderr.txt").open("w")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1, cwd=ROOT, env=env)
+    # a suite started in the background (`cmd &` in a script) runs with SIGINT ignored, which children inherit and
+    # Python then leaves ignored: give the child the default disposition, as a terminal would
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+        bufsize=1,
+        cwd=ROOT,
+        env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     stdout = proc.stdout
