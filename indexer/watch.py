@@ -216,11 +216,15 @@ def watch_repository(
     *,
     compact_every: int = 20,
     max_unindexed_rows: int = 1000,
+    run: Callable[[Callable[[list[str]], None], list[str]], None] | None = None,
 ) -> Watcher:
     """A Watcher (not yet started) that keeps the index of `root` current: each batch goes to ``update_files``, and
     the store is compacted every `compact_every` batches that wrote something, or sooner once more than
     `max_unindexed_rows` rows are missing from the full-text index. ``on_report(report)`` follows each batch that
     reached ``update_files``. Paths in the default excluded folders and in the index folder itself are dropped early.
+
+    ``run(handle, batch)``, when given, is called on the watcher's thread instead of ``handle(batch)``: a server
+    with one writer thread per store passes a function that runs ``handle`` there and waits for it.
 
     Paths of unsupported types that were never indexed are dropped; a delivered folder path also covers the indexed
     files recorded under it (a folder deleted or moved away takes its files out of the index)."""
@@ -261,7 +265,10 @@ def watch_repository(
         if on_report is not None:
             on_report(report)
 
-    return Watcher(real_root, on_batch, debounce_s=debounce_s, ignore=ignore)
+    if run is None:
+        return Watcher(real_root, on_batch, debounce_s=debounce_s, ignore=ignore)
+    hand_over = run
+    return Watcher(real_root, lambda batch: hand_over(on_batch, batch), debounce_s=debounce_s, ignore=ignore)
 
 
 def _relative_dir(path: Path, root: Path) -> str | None:

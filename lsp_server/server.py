@@ -594,6 +594,17 @@ def _on_watch_report(ls: SemcodeServer, ws: Workspace) -> Callable[[IndexReport]
 def _watch(ls: SemcodeServer, ws: Workspace) -> None:
     if ws.store is None or ws.cancel.is_set():
         return
+
+    def on_writer(handle: Callable[[list[str]], None], batch: list[str]) -> None:
+        # indexer.watch calls this on the watcher's thread; the batch runs on the writer (one writer per store)
+        try:
+            ls.writer.urgent(handle, batch).result()
+        except CancelledError:
+            pass  # the server shuts down
+        except Exception as e:
+            ls.from_thread(ls.log, types.MessageType.Error, f"semcode: indexing changes in {ws.root} failed: {e}")
+            raise
+
     watcher = watch_repository(
         ws.root,
         ws.store,
@@ -602,20 +613,8 @@ def _watch(ls: SemcodeServer, ws: Workspace) -> None:
         ls.index_options(),
         debounce_s=ls.options.debounce_ms / 1000,
         on_report=_on_watch_report(ls, ws),
+        run=on_writer,
     )
-    # indexer.watch delivers each batch on the watcher's own thread; hand it to the writer (one writer per store)
-    deliver = watcher._on_batch
-
-    def on_batch(batch: list[str]) -> None:
-        try:
-            ls.writer.urgent(deliver, batch).result()
-        except CancelledError:
-            pass  # the server shuts down
-        except Exception as e:
-            ls.from_thread(ls.log, types.MessageType.Error, f"semcode: indexing changes in {ws.root} failed: {e}")
-            raise
-
-    watcher._on_batch = on_batch
     try:
         watcher.start()
     except OSError as e:  # e.g. the inotify watch limit: the index stays, saves still update it

@@ -19,7 +19,8 @@ from encoder.model import ModernBertModel
 from encoder.training import data
 from encoder.training.convert import bert_to_modernbert
 from encoder.training.export import export
-from encoder.training.train import Teacher, TrainOptions, batches_for_epoch, train
+from encoder.training.shrink import prune_mlp, unit_importance
+from encoder.training.train import SemcodeTeacher, Teacher, TrainOptions, batches_for_epoch, make_teacher, train
 
 SOURCE = '''
 def top(a, b):
@@ -185,3 +186,74 @@ def test_training_runs_resumes_and_exports_a_loadable_model(tiny_bert, tmp_path)
     assert enc.pooling == "mean" and enc.dim == 32
     vecs = enc.encode(["def top(a, b): return a + b", "store put key value"])
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-5)
+
+
+def test_prune_keeps_the_most_important_units_and_their_exact_function():
+    """Pruning to the units that matter: the kept units compute what they computed before, in their order."""
+    from encoder.tiny import random_state_dict, tiny_config
+
+    config = tiny_config(300, intermediate_size=8, num_hidden_layers=2, mlp_bias=True)
+    state = random_state_dict(config, seed=3)
+    importance = [torch.tensor([0.0, 5, 1, 0, 4, 0, 0, 3]), torch.arange(8.0)]
+    small, pruned = prune_mlp(config, state, importance, keep=3)
+    assert small.intermediate_size == 3 and config.intermediate_size == 8
+    assert pruned["layers.0.mlp.Wi.weight"].shape == (6, config.hidden_size)
+    assert pruned["layers.0.mlp.Wo.weight"].shape == (config.hidden_size, 3)
+    # layer 0 keeps units 1, 4, 7 (input rows and gate rows 8 + j), in their original order
+    torch.testing.assert_close(pruned["layers.0.mlp.Wi.weight"][:3], state["layers.0.mlp.Wi.weight"][[1, 4, 7]])
+    torch.testing.assert_close(pruned["layers.0.mlp.Wi.weight"][3:], state["layers.0.mlp.Wi.weight"][[9, 12, 15]])
+    torch.testing.assert_close(pruned["layers.1.mlp.Wo.weight"], state["layers.1.mlp.Wo.weight"][:, [5, 6, 7]])
+    torch.testing.assert_close(pruned["layers.0.mlp.Wi.bias"], state["layers.0.mlp.Wi.bias"][[1, 4, 7, 9, 12, 15]])
+    assert torch.equal(pruned["layers.1.attn.Wqkv.weight"], state["layers.1.attn.Wqkv.weight"])
+    # the MLP of the pruned model equals the sum of the kept units' contributions in the full one
+    full, lean = ModernBertModel(config).eval(), ModernBertModel(small).eval()
+    full.load_state_dict(state)
+    lean.load_state_dict(pruned)
+    x = torch.randn(5, config.hidden_size)
+    with torch.no_grad():
+        m = full.layers[0].mlp
+        inp, gate = m.Wi(x).chunk(2, dim=-1)
+        z = m.act(inp) * gate
+        keep = torch.tensor([1, 4, 7])
+        expected = z[:, keep] @ m.Wo.weight[:, keep].T + m.Wo.bias
+        torch.testing.assert_close(lean.layers[0].mlp(x), expected)
+    with pytest.raises(ValueError, match="keep must be"):
+        prune_mlp(config, state, importance, keep=9)
+
+
+def test_importance_is_zero_for_a_unit_that_never_writes():
+    from encoder.tiny import random_state_dict, tiny_config
+
+    config = tiny_config(300, intermediate_size=8, num_hidden_layers=2)
+    state = random_state_dict(config, seed=4)
+    state["layers.1.mlp.Wo.weight"][:, 2] = 0  # unit 2 of layer 1 writes nothing
+    model = ModernBertModel(config)
+    model.load_state_dict(state)
+    scores = unit_importance(model, [[[101, 120, 130, 102], [101, 140, 102]]])
+    assert [s.shape for s in scores] == [(8,), (8,)]
+    assert scores[1][2] == 0 and bool((scores[0] > 0).all())
+
+
+def test_stage_two_shrinks_distils_from_a_semcode_teacher_resumes_and_exports(tiny_bert, tmp_path):
+    pairs = [p for _ in range(8) for p in data.pairs_of_file("pkg", "pkg/mod.py", SOURCE)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
+    opts = TrainOptions(steps=1, batch=4, warmup=1, save_every=1, max_code_tokens=64)
+    stage1 = export(train(tmp_path, tmp_path / "run1", opts, tiny_bert), tmp_path / "stage1", tiny_bert)
+    assert isinstance(make_teacher(stage1, torch.device("cpu")), SemcodeTeacher)
+    assert isinstance(make_teacher(tiny_bert, torch.device("cpu")), Teacher)
+
+    lean = TrainOptions(**{**opts.__dict__, "steps": 2, "intermediate": 16})
+    state = train(tmp_path, tmp_path / "run2", lean, init=stage1)
+    saved = torch.load(state, weights_only=False)
+    assert saved["step"] == 2 and saved["config"]["intermediate_size"] == 16
+    assert saved["model"]["layers.0.mlp.Wi.weight"].shape == (32, 32)
+    train(tmp_path, tmp_path / "run2", TrainOptions(**{**lean.__dict__, "steps": 3}), init=stage1)  # resumes
+    assert (tmp_path / "run2" / "log.tsv").read_text().count("\n") == 3
+
+    folder = export(state, tmp_path / "stage2")  # no teacher needed: the run says its shape and tokenizer
+    enc = load_encoder(folder, dtype="fp32")
+    assert enc.config.intermediate_size == 16 and enc.dim == 32
+    # the semcode teacher embeds exactly as the encoder does (same weights, pooling, normalisation)
+    text = "def top(a, b): return a + b"
+    target = SemcodeTeacher(folder).embed(enc.tokenizer([text]).ids, 101, 102)[0]
+    torch.testing.assert_close(target, torch.from_numpy(enc.encode([text])[0]), rtol=1e-4, atol=1e-4)

