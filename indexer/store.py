@@ -581,6 +581,10 @@ class Store:
 
     # -- maintenance ----------------------------------------------------------------------------------------------
 
+    def count_chunks(self, repo: str | None = None) -> int:
+        """Rows of the chunk table: all of them, or one repository's."""
+        return int(self._chunks.count_rows(None if repo is None else f"repo = {sql_str(repo)}"))
+
     def stats(self) -> dict[str, Any]:
         """Counts, table versions and bytes on disk (the whole index directory, all models)."""
         fts = {ix.name: ix for ix in self._chunks.list_indices()}

@@ -150,14 +150,13 @@ class Workspace:
             return None
 
     def refresh_counts(self) -> None:
-        """Re-read the counts from the store (worker threads only: this reads LanceDB). `chunks` counts the rows of
-        the whole index folder, which other folders may share."""
+        """Re-read this folder's counts from the store (worker threads only: this reads LanceDB)."""
         if self.store is None:
             return
         records = self.store.files(self.repo).values()
         self.files = sum(r.status == "indexed" for r in records)
         self.skipped = sum(r.status == "skipped" for r in records)
-        self.chunks = int(self.store.stats()["rows"])
+        self.chunks = self.store.count_chunks(self.repo)
 
     def fail(self, message: str) -> None:
         self.state, self.last_error = "error", message
@@ -255,11 +254,10 @@ class SemcodeServer(LanguageServer):
     def summary(self) -> dict[str, Any]:
         states = {ws.state for ws in self.workspaces} or {"error"}
         state = next(s for s in ("error", "indexing", "ready") if s in states)
-        chunks = {ws.index_dir: ws.chunks for ws in self.workspaces}  # folders may share an index
         return {
             "state": state,
             "files": sum(ws.files for ws in self.workspaces),
-            "chunks": sum(chunks.values()),
+            "chunks": sum(ws.chunks for ws in self.workspaces),
             "pending": sum(ws.pending for ws in self.workspaces),
         }
 

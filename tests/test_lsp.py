@@ -303,6 +303,10 @@ async def test_workspace_folders_added_and_removed(workspace: Path, tiny_model: 
         assert [(w.root, w.state) for w in status.workspaces] == [(str(workspace), "ready"), (str(other), "ready")]
         assert {w.indexDir for w in status.workspaces} == {str(workspace.parent / "index")}  # one index, two repos
         assert status.files == 4
+        # each folder counts its own chunks, though the two share one index folder
+        by_root = {w.root: w.chunks for w in status.workspaces}
+        assert by_root[str(other)] == 1 and by_root[str(workspace)] >= 3
+        assert status.chunks == sum(by_root.values())
         hit = await found(client, "quaxolotl_reader")
         assert hit.uri == from_fs_path(str(other / "lib/reader.py"))
 

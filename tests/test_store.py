@@ -148,6 +148,11 @@ def test_replace_file_chunks_replaces_and_clears(store: Store) -> None:
     assert store.search_text("evict", 5) == []
     assert paths(store.search_text("oldest", 5)) == [("src/cache.py", "LRUCache")]
     assert store.stats()["rows"] == 2  # the new chunk + main.go's
+    other = chunk("lib/other.py", "def other(): pass", symbol="other", repo="other-repo")
+    store.replace_file_chunks("other-repo", {"lib/other.py": [(other, unit(4))]})
+    assert (store.count_chunks(REPO), store.count_chunks("other-repo"), store.count_chunks()) == (2, 1, 3)
+    assert store.count_chunks("it's-not-there") == 0  # quoted, not an SQL error
+    store.replace_file_chunks("other-repo", {"lib/other.py": []})
     store.replace_file_chunks(REPO, {"cmd/main.go": []})
     assert store.search_text("parseArgs", 5) == []
     assert store.stats()["rows"] == 1
