@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from ..attention import Packing, choose_backend
 from ..config import EncoderConfig
+from ..encode import load_encoder
 from ..load import _read_json, model_state_dict, read_checkpoint
 from ..model import ModernBertModel, normalize, pool
 from . import data
@@ -120,18 +121,15 @@ class SemcodeTeacher:
     """A semcode checkpoint (ModernBERT, e.g. stage 1's export) as the teacher: it reads whole chunks."""
 
     def __init__(self, folder: Path, device: torch.device | None = None):
-        ck = read_checkpoint(folder)
         self.device = device or torch.device("cpu")
-        self.pooling = ck.pooling
-        self.model = ModernBertModel(ck.config)
-        self.model.load_state_dict({k: v.float() for k, v in model_state_dict(ck.state_dict).items()})
-        self.model.eval().to(self.device)
+        self.encoder = load_encoder(folder, device=self.device, dtype="fp32", tune_allocator=False)
 
     @torch.no_grad()
     def embed(self, ids: list[list[int]], cls_id: int, sep_id: int) -> torch.Tensor:
+        enc = self.encoder
         packing = Packing.from_seqlens([len(s) for s in ids], self.device)
         flat = torch.tensor([t for s in ids for t in s], dtype=torch.long, device=self.device)
-        return normalize(pool(self.model(flat, packing), packing, self.pooling))
+        return normalize(pool(enc.model(flat, packing, enc.backend), packing, enc.pooling))
 
 
 def make_teacher(folder: Path, device: torch.device) -> Teacher | SemcodeTeacher:
