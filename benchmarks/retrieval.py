@@ -19,11 +19,14 @@ one row per set.
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import importlib.util
+import json
 import re
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -61,8 +64,36 @@ def corpus_texts(corpus: list[dict]) -> list[str]:
     return [f"{h}\n{d['code']}" if h else d["code"] for h, d in zip(headers, corpus, strict=True)]
 
 
-def dense_rankings(enc, corpus: list[dict], queries: list[str], k: int) -> list[list]:
-    """Semantic rankings by exact inner product (no store): for variants of the model."""
+def python_outline(code: str) -> str:
+    """A file as an outline: imports, then each top-level signature (classes with their methods' signatures)."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    lines = code.splitlines()
+    out: list[str] = []
+
+    def signature(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef, indent: str) -> None:
+        first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+        last = max(node.body[0].lineno - 1, node.lineno) if node.body else node.lineno
+        out.extend(indent + ln.strip() for ln in lines[first - 1 : last])
+        if isinstance(node, ast.ClassDef):
+            for child in node.body:
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    signature(child, indent + "    ")
+
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            out.extend(lines[node.lineno - 1 : (node.end_lineno or node.lineno)])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            signature(node, "")
+    return "\n".join(out) or code
+
+
+def dense_rankings(enc, corpus: list[dict], queries: list[str], k: int, outline: bool = False) -> list[list]:
+    """Semantic rankings by exact inner product (no store): for variants of the model (and of the text)."""
+    if outline:
+        corpus = [{**d, "code": python_outline(d["code"])} if d.get("kind") == "file" else d for d in corpus]
     docs = enc.encode(corpus_texts(corpus), kind="document")
     qv = enc.encode(queries, kind="query")
     top = np.argsort(-(qv @ docs.T), axis=1)[:, :k]
@@ -93,6 +124,17 @@ def semcode_rankings(enc, corpus: list[dict], queries: list[str], k: int, store_
     return out
 
 
+def cached(data_dir: Path, name: str, rank: Callable[[], list[list]]) -> list[list]:
+    """A baseline's rankings, computed once per set and kept in DIR/rankings-NAME.json (baselines never change;
+    delete the file after changing the set)."""
+    path = data_dir / f"rankings-{name}.json"
+    if path.is_file() and path.stat().st_mtime >= (data_dir / "queries.jsonl").stat().st_mtime:
+        return json.loads(path.read_text())
+    rankings = rank()
+    path.write_text(json.dumps(rankings))
+    return rankings
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data_dirs", nargs="*", type=Path, help="default: ../shared/eval/dev/*")
@@ -100,6 +142,7 @@ def main() -> None:
     p.add_argument("--baselines", default="bm25,minilm", help="comma list of bm25, minilm, or '' for none")
     p.add_argument("--cut", type=int, default=None, help="also the model cut to this many tokens (semantic)")
     p.add_argument("--pooling", default="", help="comma list of extra pooling modes to measure (cls, mean:N)")
+    p.add_argument("--file-outline", action="store_true", help="also files as outlines (imports + signatures)")
     p.add_argument("--threads", type=int, default=None)
     args = p.parse_args()
     dirs = args.data_dirs or sorted(d for d in (EVAL / "dev").iterdir() if d.is_dir())
@@ -119,9 +162,10 @@ def main() -> None:
             import retrievers as rt  # the eval's own baselines
 
             if "bm25" in baselines:
-                runs["BM25"] = rt.bm25(qs, corpus, 10)
+                runs["BM25"] = cached(d, "bm25", lambda qs=qs, corpus=corpus: rt.bm25(qs, corpus, 10))
             if "minilm" in baselines:
-                runs["all-MiniLM-L6-v2"] = rt.dense_with(rt.minilm_path())(qs, corpus, 10)
+                minilm = rt.dense_with(rt.minilm_path())
+                runs["all-MiniLM-L6-v2"] = cached(d, "minilm", lambda qs=qs, corpus=corpus, f=minilm: f(qs, corpus, 10))
         with tempfile.TemporaryDirectory() as tmp:
             ours = semcode_rankings(enc, corpus, qs, 10, Path(tmp) / "index")
         runs["semcode lexical"] = ours["lexical"]
@@ -129,8 +173,13 @@ def main() -> None:
         runs["semcode hybrid"] = ours["hybrid"]
         if cut is not None:
             runs[f"semcode cut to {args.cut} tokens"] = dense_rankings(cut, corpus, qs, 10)
-        for mode in [m for m in args.pooling.split(",") if m]:
+        for mode in [m for m in args.pooling.split(",") if m]:  # e.g. cls, mean:256
             runs[f"semcode pooling {mode}"] = dense_rankings(dataclasses.replace(enc, pooling=mode), corpus, qs, 10)
+        if args.file_outline and any(c.get("kind") == "file" for c in corpus):
+            runs["semcode file outline"] = dense_rankings(enc, corpus, qs, 10, outline=True)
+            if "bm25" in baselines:
+                outlines = [{**c, "code": python_outline(c["code"])} for c in corpus]
+                runs["BM25 file outline"] = rt.bm25(qs, outlines, 10)
         for name, ranking in runs.items():
             m = ev.metrics(queries, ranking)
             table.setdefault(d.name, {})[name] = m["MRR@10"]

@@ -95,6 +95,45 @@ def test_wheel_files_reads_python_sources_only(tmp_path):
     assert [(s, p) for s, p, _ in data.wheel_files(wheel)] == [("pkg", "pkg/core.py")]
 
 
+GO_SOURCE = """// Package geo measures shapes on the plane.
+package geo
+
+// Area returns the area of the rectangle in square units.
+func (r *Rect) Area() float64 { return r.w * r.h }
+
+// Rect is an axis-aligned rectangle on the plane.
+type Rect struct {
+	// w is the width
+	w, h float64
+}
+"""
+
+
+def test_pairs_in_other_languages_cover_functions_types_and_files():
+    pairs = {(p.kind, p.symbol): p for p in data.pairs_of("deb:geo", "go", "geo/rect.go", GO_SOURCE)}
+    assert set(pairs) == {("file", "geo/rect.go"), ("function", "Rect.Area"), ("class", "Rect")}
+    area = pairs[("function", "Rect.Area")]
+    assert area.query == "Area returns the area of the rectangle in square units."
+    assert area.code == "# Rect.Area\nfunc (r *Rect) Area() float64 { return r.w * r.h }"
+    assert area.language == "go"
+    assert "w is the width" not in pairs[("class", "Rect")].code  # member docs would give the answer away
+    whole = pairs[("file", "geo/rect.go")]
+    assert whole.query == "Package geo measures shapes on the plane."
+    assert whole.code.startswith("package geo") and "// Area returns" not in whole.code  # no header, no docs
+
+
+def test_long_pairs_make_batches_of_their_own():
+    pairs = [data.Pair("s", f"d{i % 3}/f.py", "f", "q", "c", "python", "function") for i in range(40)]
+    pairs += [data.Pair("s", f"d{i % 3}/f.py", "C", "q", "c", "python", "class") for i in range(12)]
+    batches = batches_for_epoch(pairs, 8, seed=0, long_batch=4)
+    kinds = [{pairs[i].kind for i in b} for b in batches]
+    assert all(len(k) == 1 for k in kinds)
+    assert sorted(len(b) for b in batches) == [4] * 3 + [8] * 5
+    # every 3rd batch long, while long batches last
+    mixed = batches_for_epoch(pairs, 8, seed=0, long_batch=4, long_every=3)
+    assert [len(b) for b in mixed] == [8, 8, 4, 8, 8, 4, 8]
+
+
 def test_batches_come_from_one_source_and_are_deterministic():
     pairs = [data.Pair(f"s{i % 2}", f"d{i % 3}/f.py", "f", "q", "c") for i in range(40)]
     batches = batches_for_epoch(pairs, 4, seed=1)

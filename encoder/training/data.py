@@ -1,21 +1,24 @@
-"""Training data for the default model: (docstring sentence, function code) pairs from pinned sources only.
+"""Training data for the default model: (doc sentence, code) pairs from pinned sources only, in every language.
 
 Sources (recorded in the model card): the Python standard library of the running interpreter without ``tkinter``,
-``idlelib``, ``turtledemo`` and the test suites, and the wheels of the packages in ``PACKAGES``, downloaded by
-this recipe with ``pip download`` (never packages that happen to be installed). The retrieval benchmark's trees
-(werkzeug, botocore, ``tkinter``) and their relatives are excluded by name, twice: they are not in ``PACKAGES``,
-and ``EXCLUDED`` filters every path.
+``idlelib``, ``turtledemo`` and the test suites; the wheels of the packages in ``PACKAGES``, downloaded by this
+recipe with ``pip download`` (never packages that happen to be installed); and the npm packages, Debian packages
+and sdists of ``sources.TRAIN_SOURCES`` (TypeScript, JavaScript, Go, Rust, Java, C, C++). The benchmarks' trees and
+the held-out projects are excluded by name, twice: they are in no source list, and ``EXCLUDED`` (with
+``sources.FORBIDDEN``) filters every path.
 
-A pair is what the retrieval benchmark and the indexer see: the query is the first sentence of a function's
-docstring; the document is ``# Qualified.name`` plus the function's source with every docstring removed,
-dedented. Queries that occur more than once in a source are ambiguous and dropped.
+A pair is what the retrieval benchmark and the indexer see (``extract.py``): the query is the first sentence of a
+definition's doc comment; the document is ``# Qualified.name`` plus its code with the doc removed, dedented. Three
+kinds: functions, classes (the whole type, member docs removed) and files (module doc -> the whole file, no
+header): the long pairs that teach whole-chunk embeddings. Queries that occur more than once in a source are
+ambiguous and dropped; each (source, language, kind) keeps at most ``CAPS[kind]`` pairs (Python functions:
+``PYTHON_FUNCTION_CAP``), drawn with a fixed seed, so no single big project dominates a language.
 """
 
 from __future__ import annotations
 
-import ast
 import json
-import re
+import random
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +27,8 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from . import extract, sources
 
 # pinned so the recipe is reproducible; pure-Python parts of wheels for CPython 3.11 on x86_64 Linux
 PACKAGES = [
@@ -39,9 +44,7 @@ PACKAGES = [
     "rich==13.9.4",
     "pydantic==2.10.3",
     "scikit-learn==1.5.2",
-    "pytest==8.3.4",
     "setuptools==75.6.0",
-    "docutils==0.21.2",
     "pygments==2.18.0",
 ]
 EXCLUDED = {
@@ -55,16 +58,20 @@ EXCLUDED = {
     "s3transfer",
     "awscli",
     "moto",
+    # held out by the model issue: never trained on
+    "docutils",
+    "ipython",
+    "pytest",
+    "_pytest",
+    "sphinx",
 }
 SKIP_DIRS = {"__pycache__", "test", "tests", "testing", "_vendor", "vendor", "site-packages", "lib2to3"}
 MIN_WORDS = 4
 
-_SECTION = re.compile(
-    r"^\s*(:param|:type|:return|:rtype|:raises|:arg|:keyword|>>>|\.\.\s|"
-    r"(Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?|Notes?|Attributes|See Also)\s*:?\s*$|-{3,}|={3,})"
-)
-_ROLE = re.compile(r":[\w:.+-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`")
-_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`'\"])|(?<=[.!?])$")
+# per (source, language, kind): the most pairs kept (a fixed-seed sample)
+CAPS = {"function": 4000, "class": 240, "file": 80}
+# the shipped model learned Python functions from 16,000 pairs already: fewer keep them from being forgotten
+PYTHON_FUNCTION_CAP = 600
 
 
 @dataclass
@@ -74,6 +81,8 @@ class Pair:
     symbol: str
     query: str
     code: str  # header line + code, as embedded
+    language: str = "python"
+    kind: str = "function"  # "function" | "class" | "file"
 
 
 def download(out: Path) -> list[Path]:
@@ -121,83 +130,68 @@ def _excluded(parts: tuple[str, ...]) -> bool:
 
 
 def first_sentence(doc: str) -> str | None:
-    lines = []
-    for line in doc.strip().splitlines():
-        if not line.strip() or _SECTION.match(line):
-            break
-        lines.append(line.strip())
-    text = _ROLE.sub(r"\1", " ".join(lines)).replace("``", "").replace("`", "")
-    text = re.sub(r"\s+", " ", text).strip()
-    m = _SENT_END.search(text)
-    if m:
-        text = text[: m.start()].strip()
-    return text if len(text.split()) >= MIN_WORDS else None
+    return extract.first_sentence(doc, MIN_WORDS)
+
+
+def pairs_of(source: str, language: str, rel: str, text: str) -> Iterator[Pair]:
+    """Every pair of one file: functions, classes and (with a file doc) the whole file."""
+    for d in extract.definitions(language, rel, text):
+        query = first_sentence(d.doc)
+        if query and d.code.strip():
+            code = d.code if d.kind == "file" else f"# {d.symbol}\n{d.code}"
+            yield Pair(source, rel, d.symbol, query, code, language, d.kind)
 
 
 def pairs_of_file(source: str, rel: str, text: str) -> Iterator[Pair]:
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError):
-        return
-    lines = text.splitlines()
-    for node, qualname in _functions(tree, ""):
-        doc = ast.get_docstring(node)
-        query = first_sentence(doc) if doc else None
-        if not query:
-            continue
-        start = min([node.lineno] + [d.lineno for d in node.decorator_list])
-        end = node.end_lineno or node.lineno
-        drop: set[int] = set()
-        for d in _docstring_nodes(node):
-            drop.update(range(d.lineno, (d.end_lineno or d.lineno) + 1))
-        body = [ln for i, ln in enumerate(lines[start - 1 : end], start) if i not in drop]
-        indent = len(lines[start - 1]) - len(lines[start - 1].lstrip())
-        code = "\n".join(ln[indent:] if ln[:indent].isspace() else ln for ln in body)
-        yield Pair(source, rel, qualname, query, f"# {qualname}\n{code}")
+    """The function pairs of one Python file."""
+    return (p for p in pairs_of(source, "python", rel, text) if p.kind == "function")
 
 
-def _functions(node: ast.AST, prefix: str) -> Iterator[tuple[ast.FunctionDef | ast.AsyncFunctionDef, str]]:
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
-            yield child, prefix + child.name
-            yield from _functions(child, prefix + child.name + ".")
-        elif isinstance(child, ast.ClassDef):
-            yield from _functions(child, prefix + child.name + ".")
-
-
-def _docstring_nodes(node: ast.AST) -> Iterator[ast.Expr]:
-    for n in ast.walk(node):
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            body = n.body
-            first = body[0] if body else None
-            if (
-                isinstance(first, ast.Expr)
-                and isinstance(first.value, ast.Constant)
-                and isinstance(first.value.value, str)
-            ):
-                yield first
+def other_language_files(cache: Path) -> Iterator[tuple[str, str, str, str]]:
+    """(source, language, relative path, text) of every file of ``sources.TRAIN_SOURCES`` (fetched into cache)."""
+    for src in sources.TRAIN_SOURCES:
+        root = sources.fetch(src, cache)
+        for rel, language in sources.source_files(root, src.languages):
+            if _excluded(tuple(rel.split("/"))):
+                continue
+            try:
+                text = (root / rel).read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            yield src.name, language, rel, text
 
 
 def build(out: Path) -> Path:
     """Download the sources and write ``out/pairs.jsonl``; returns its path."""
-    files = list(source_files())
+    from tqdm import tqdm
+
+    files = [(src, "python", rel, text) for src, rel, text in source_files()]
     for wheel in download(out):
-        files.extend(wheel_files(wheel))
-    pairs = [p for f in files for p in pairs_of_file(*f)]
+        files.extend((src, "python", rel, text) for src, rel, text in wheel_files(wheel))
+    files.extend(other_language_files(out / "sources"))
+    pairs = [p for f in tqdm(files, desc="extract", unit="file") for p in pairs_of(*f)]
     counts = Counter((p.source, p.query) for p in pairs)
     seen_code: set[str] = set()
-    kept = []
+    groups: dict[tuple[str, str, str], list[Pair]] = {}
     for p in pairs:
         if counts[(p.source, p.query)] > 1 or p.code in seen_code:
             continue
         seen_code.add(p.code)
-        kept.append(p)
+        groups.setdefault((p.source, p.language, p.kind), []).append(p)
+    rng = random.Random(0)
+    kept = []
+    for key in sorted(groups):
+        group = groups[key]
+        cap = PYTHON_FUNCTION_CAP if key[1:] == ("python", "function") else CAPS[key[2]]
+        kept.extend(group if len(group) <= cap else [group[i] for i in sorted(rng.sample(range(len(group)), cap))])
     path = out / "pairs.jsonl"
     with path.open("w") as f:
         for p in kept:
             f.write(json.dumps(asdict(p)) + "\n")
-    by_source = Counter(p.source for p in kept)
-    (out / "sources.json").write_text(json.dumps({"packages": PACKAGES, "pairs": by_source}, indent=2))
+    table = Counter(f"{p.language}/{p.kind}" for p in kept)
+    by_source = Counter(f"{p.source} {p.language}/{p.kind}" for p in kept)
+    report = {"packages": PACKAGES, "sources": [asdict(s) for s in sources.TRAIN_SOURCES]}
+    (out / "sources.json").write_text(json.dumps({**report, "pairs": table, "by_source": by_source}, indent=2))
     return path
 
 

@@ -221,9 +221,18 @@ class _Source:
             if node.type in _DESCEND or child.type in _DESCEND or kind == "class":
                 body = node.child_by_field_name("body") or node
                 owner = name if kind else (self.name(node) if node.type == "impl_item" else None)
-                yield from self.walk(body, prefix + owner + "." if owner else prefix)
+                if node.type != "expression_statement":
+                    yield from self.walk(body, prefix + owner + "." if owner else prefix)
 
     def name(self, node: Node) -> str | None:
+        if node.type == "expression_statement":  # exports.f = ..., Foo.prototype.f = ... -> f, Foo.f
+            assign = node.named_children[0]
+            left = self.text(assign.child_by_field_name("left"))
+            parts = [p for p in left.split(".") if p not in ("prototype", "exports", "module", "this")]
+            fn_name = assign.child_by_field_name("right").child_by_field_name("name")
+            if not parts and fn_name is not None:  # module.exports = function adjust(...) {...}
+                parts = [self.text(fn_name)]
+            return ".".join(parts) if parts and all(re.fullmatch(r"[\w$]+", p) for p in parts) else None
         if node.type in ("lexical_declaration", "variable_declaration"):
             decl = node.named_children[0]
             n = decl.child_by_field_name("name")
@@ -331,10 +340,13 @@ def _kind(language: str, node: Node) -> str | None:
         if t == "function_definition" and language not in ("c", "cpp"):
             return None
         return "function"
+    first = node.named_children[0] if node.named_children else None
     if t in ("lexical_declaration", "variable_declaration") and len(node.named_children) == 1:
-        value = node.named_children[0].child_by_field_name("value")
-        if value is not None and value.type in ("arrow_function", "function_expression", "function"):
-            return "function"
+        # const f = () => ...; var f = curry(function f(...) {...})
+        return "function" if _is_function_value(first.child_by_field_name("value")) else None
+    if t == "expression_statement" and first is not None and first.type == "assignment_expression":
+        # exports.f = function (...) {...}; Foo.prototype.f = function (...) {...}
+        return "function" if _is_function_value(first.child_by_field_name("right")) else None
     if t == "declaration" and language in ("c", "cpp"):  # a prototype (headers document these)
         d = node.child_by_field_name("declarator")
         while d is not None and d.type != "function_declarator":  # `char *f(...)`: pointer_declarator first
@@ -345,6 +357,16 @@ def _kind(language: str, node: Node) -> str | None:
             return None
         return "class"
     return None
+
+
+def _is_function_value(value: Node | None) -> bool:
+    """A function, or a call that wraps one (``curry(function (a, b) {...})``, ``memo(() => ...)``)."""
+    if value is None:
+        return False
+    if value.type in ("arrow_function", "function_expression", "function"):
+        return True
+    args = value.child_by_field_name("arguments") if value.type == "call_expression" else None
+    return args is not None and any(_is_function_value(a) for a in args.named_children)
 
 
 def _is_doc(comment: str) -> bool:

@@ -61,16 +61,33 @@ class TrainOptions:
     threads: int | None = None
     device: str | None = None  # default: CUDA when available, else the CPU
     intermediate: int | None = None  # with --init: keep this many GeGLU units per layer (shrink.py)
+    long_batch: int = 8  # pairs per batch of long pairs (classes, whole files)
+    max_long_tokens: int = 4096  # long pairs' code is cut here (the chunker's budget is 8,192)
+    long_kd: float = 0.0  # distillation weight in long batches (0: contrastive only)
+    long_every: int = 4  # every N-th step is a batch of long pairs (0: as many as the data has, shuffled in)
 
 
-def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[list[int]]:
-    """Batches of pair indices, each from one source and neighbouring paths (hard negatives), in shuffled order."""
+def is_long(pair: data.Pair) -> bool:
+    return pair.kind != "function"
+
+
+def batches_for_epoch(
+    pairs: list[data.Pair], batch: int, seed: int, long_batch: int | None = None, long_every: int = 0
+) -> list[list[int]]:
+    """Batches of pair indices, each from one source and neighbouring paths (hard negatives), in shuffled order.
+
+    Long pairs (classes, files) make batches of their own, of ``long_batch`` pairs (default ``batch``). With
+    ``long_every`` = N, every N-th batch is a long one (while they last; the rest are dropped for this epoch), so
+    the share of expensive long steps is fixed whatever the data's mix; with 0 all batches are shuffled together.
+    """
     rng = random.Random(seed)
-    by_source: dict[str, list[int]] = defaultdict(list)
+    by_source: dict[tuple[str, bool], list[int]] = defaultdict(list)
     for i, p in enumerate(pairs):
-        by_source[p.source].append(i)
-    out: list[list[int]] = []
-    for _, idx in sorted(by_source.items()):
+        by_source[(p.source, is_long(p))].append(i)
+    short: list[list[int]] = []
+    long_: list[list[int]] = []
+    for (_, long), idx in sorted(by_source.items()):
+        size = (long_batch or batch) if long else batch
         # folders in random order, pairs of a folder together: neighbours in a batch share a folder or module
         folders: dict[str, list[int]] = defaultdict(list)
         for i in idx:
@@ -78,8 +95,18 @@ def batches_for_epoch(pairs: list[data.Pair], batch: int, seed: int) -> list[lis
         keys = sorted(folders)
         rng.shuffle(keys)
         order = [i for k in keys for i in rng.sample(folders[k], len(folders[k]))]
-        out.extend(order[s : s + batch] for s in range(0, len(order) - batch + 1, batch))
-    rng.shuffle(out)
+        (long_ if long else short).extend(order[s : s + size] for s in range(0, len(order) - size + 1, size))
+    if long_every < 2:
+        out = short + long_
+        rng.shuffle(out)
+        return out
+    rng.shuffle(short)
+    rng.shuffle(long_)
+    out = []
+    for n, b in enumerate(short, 1):
+        out.append(b)
+        if n % (long_every - 1) == 0 and long_:
+            out.append(long_.pop())
     return out
 
 
@@ -147,13 +174,14 @@ def student_embed(model: ModernBertModel, ids: list[list[int]]) -> torch.Tensor:
     return normalize(pool(model(flat, packing, backend=choose_backend(device)), packing, "mean"))
 
 
+def _cut(ids: list[int], limit: int) -> list[int]:
+    return ids if len(ids) <= limit else ids[: limit - 1] + ids[-1:]  # keep [SEP]
+
+
 def _tokenize(tokenizer, texts: list[str], limit: int) -> list[list[int]]:  # tokenizers.Tokenizer
     out = []
     for enc in tokenizer.encode_batch(texts):
-        ids = list(enc.ids)
-        if len(ids) > limit:
-            ids = ids[: limit - 1] + ids[-1:]  # keep [SEP]
-        out.append(ids)
+        out.append(_cut(list(enc.ids), limit))
     return out
 
 
@@ -196,7 +224,8 @@ def train(
     tokenizer.no_padding()
     tokenizer.no_truncation()
     query_ids = _tokenize(tokenizer, [p.query for p in pairs], opts.max_query_tokens)
-    code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_code_tokens)
+    code_ids = _tokenize(tokenizer, [p.code for p in pairs], opts.max_long_tokens)
+    code_ids = [c if is_long(p) else _cut(c, opts.max_code_tokens) for p, c in zip(pairs, code_ids, strict=True)]
     if saved is not None and "config" in saved:
         config = EncoderConfig.from_hf_dict(saved["config"], str(state_path))
         init_state = saved["model"]  # a shrunk run: its own shape and weights
@@ -225,7 +254,7 @@ def train(
     (run / "options.json").write_text(
         json.dumps({**asdict(opts), "teacher": str(tpath), "init": str(init) if init else None}, indent=2)
     )
-    per_epoch = len(batches_for_epoch(pairs, opts.batch, opts.seed))
+    per_epoch = len(batches_for_epoch(pairs, opts.batch, opts.seed, opts.long_batch, opts.long_every))
     if per_epoch == 0:
         raise ValueError(
             f"{data_dir / 'pairs.jsonl'}: {len(pairs)} pairs make no batch of {opts.batch} from one source"
@@ -237,19 +266,23 @@ def train(
     while step < opts.steps:
         epoch, k = divmod(step, per_epoch)
         if epoch not in epoch_batches:
-            epoch_batches = {epoch: batches_for_epoch(pairs, opts.batch, opts.seed + epoch)}
+            epoch_batches = {
+                epoch: batches_for_epoch(pairs, opts.batch, opts.seed + epoch, opts.long_batch, opts.long_every)
+            }
         idx = epoch_batches[epoch][k]
         q = [query_ids[i] for i in idx]
         c = [code_ids[i] for i in idx]
-        tq = teacher.embed(q, config.cls_token_id, config.sep_token_id)
-        tc = teacher.embed(c, config.cls_token_id, config.sep_token_id)
+        weight = opts.long_kd if is_long(pairs[idx[0]]) else opts.kd
+        if weight:
+            tq = teacher.embed(q, config.cls_token_id, config.sep_token_id)
+            tc = teacher.embed(c, config.cls_token_id, config.sep_token_id)
         emb = student_embed(model, q + c)
         sq, sc = emb[: len(q)], emb[len(q) :]
         logits = sq @ sc.T / opts.tau
         target = torch.arange(len(q), device=device)
         nce = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-        kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean()
-        loss = nce + opts.kd * kd
+        kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean() if weight else torch.zeros(())
+        loss = nce + weight * kd
         lr = opts.lr * min(1.0, (step + 1) / opts.warmup)
         lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / opts.steps)))
         for g in optim.param_groups:
