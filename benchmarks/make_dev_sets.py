@@ -10,6 +10,9 @@ nor in the held-out list) this downloads the pinned package and writes one set p
 - ``<language>-classes`` (Python, Java): class doc -> the whole class, member docs removed.
 - ``python-files``: module docstring -> the whole file, every docstring removed.
 
+A corpus keeps every query's target and at most ``--max-corpus`` entries in all (other entries sampled with the
+seed), so that a run of every set with every retriever stays within minutes on two cores.
+
 The files are the eval's format (``corpus.jsonl`` {id, path, start_line, end_line, code, symbol, language, kind},
 ``queries.jsonl`` {qid, query, target_id}), so ``benchmarks/retrieval.py DIR/*`` and ../shared/eval/evaluate.py
 read them. Extraction is ``encoder/training/extract.py``, the same code that makes the training pairs.
@@ -59,6 +62,16 @@ def build_sets(name: str, root: Path, languages: tuple[str, ...]) -> dict[str, t
     return out
 
 
+def cap_corpus(corpus: list[dict], queries: list[dict], max_corpus: int, seed: int) -> list[dict]:
+    """Every query's target plus other entries drawn with ``seed``, at most ``max_corpus`` in all (file order)."""
+    if len(corpus) <= max_corpus:
+        return corpus
+    targets = {q["target_id"] for q in queries}
+    others = [n for n, c in enumerate(corpus) if c["id"] not in targets]
+    keep = set(random.Random(seed).sample(others, max(0, max_corpus - len(targets))))
+    return [c for n, c in enumerate(corpus) if c["id"] in targets or n in keep]
+
+
 def choose_queries(cand: list[dict], max_queries: int, seed: int) -> list[dict]:
     counts = Counter(c["query"].lower() for c in cand)
     unique = [c for c in cand if counts[c["query"].lower()] == 1]
@@ -72,6 +85,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path.home() / ".cache" / "semcode" / "dev-sets")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "semcode" / "sources")
     p.add_argument("--max-queries", type=int, default=300)
+    p.add_argument("--max-corpus", type=int, default=1200, help="distractors sampled down to this many entries")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--only", default="", help="comma list of dev source names to build (default: all)")
     args = p.parse_args()
@@ -83,6 +97,7 @@ def main() -> None:
         root = sources.fetch(src, args.cache)
         for set_name, (corpus, cand) in sorted(build_sets(name, root, src.languages).items()):
             queries = choose_queries(cand, args.max_queries, args.seed)
+            corpus = cap_corpus(corpus, queries, args.max_corpus, args.seed)
             if len(queries) < 25:
                 print(f"{name}: {set_name}: only {len(queries)} queries, not written")
                 continue

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import dataclasses
 import importlib.util
 import json
 import re
@@ -30,10 +29,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from encoder import load_encoder
+from encoder.attention import Packing
+from encoder.encode import plan_batches
+from encoder.model import normalize, pool
 from indexer.chunk import chunk_header
 from indexer.search import search
 from indexer.store import Store, StoredChunk
@@ -98,6 +101,29 @@ def dense_rankings(enc, corpus: list[dict], queries: list[str], k: int, outline:
     qv = enc.encode(queries, kind="query")
     top = np.argsort(-(qv @ docs.T), axis=1)[:, :k]
     return [[corpus[j]["id"] for j in row] for row in top]
+
+
+@torch.inference_mode()
+def pooled_rankings(enc, corpus: list[dict], queries: list[str], k: int, modes: list[str]) -> dict[str, list]:
+    """Semantic rankings for several pooling modes from ONE forward pass per batch (the model is the same)."""
+
+    def vectors(texts: list[str], kind: str) -> dict[str, np.ndarray]:
+        ids = enc.tokenizer([enc.prompts.get(kind, "") + t for t in texts]).ids
+        out = {m: np.zeros((len(ids), enc.dim), dtype=np.float32) for m in modes}
+        for batch in plan_batches([len(x) for x in ids], enc.batch_tokens):
+            packing = Packing.from_seqlens([len(ids[i]) for i in batch], enc.device)
+            flat = torch.tensor([t for i in batch for t in ids[i]], dtype=torch.long, device=enc.device)
+            hidden = enc.model(flat, packing, enc.backend)  # (total_tokens, hidden)
+            for m in modes:
+                out[m][batch] = normalize(pool(hidden, packing, m)).cpu().numpy()
+        return out
+
+    docs, qv = vectors(corpus_texts(corpus), "document"), vectors(queries, "query")
+    rankings = {}
+    for m in modes:
+        top = np.argsort(-(qv[m] @ docs[m].T), axis=1)[:, :k]
+        rankings[m] = [[corpus[j]["id"] for j in row] for row in top]
+    return rankings
 
 
 def semcode_rankings(enc, corpus: list[dict], queries: list[str], k: int, store_dir: Path) -> dict[str, list]:
@@ -173,8 +199,10 @@ def main() -> None:
         runs["semcode hybrid"] = ours["hybrid"]
         if cut is not None:
             runs[f"semcode cut to {args.cut} tokens"] = dense_rankings(cut, corpus, qs, 10)
-        for mode in [m for m in args.pooling.split(",") if m]:  # e.g. cls, mean:256
-            runs[f"semcode pooling {mode}"] = dense_rankings(dataclasses.replace(enc, pooling=mode), corpus, qs, 10)
+        modes = [m for m in args.pooling.split(",") if m]  # e.g. cls, mean:256
+        if modes:
+            for mode, ranking in pooled_rankings(enc, corpus, qs, 10, modes).items():
+                runs[f"semcode pooling {mode}"] = ranking
         if args.file_outline and any(c.get("kind") == "file" for c in corpus):
             runs["semcode file outline"] = dense_rankings(enc, corpus, qs, 10, outline=True)
             if "bm25" in baselines:
@@ -184,12 +212,30 @@ def main() -> None:
             m = ev.metrics(queries, ranking)
             table.setdefault(d.name, {})[name] = m["MRR@10"]
             print(ev.fmt(f"{d.name} | {name}", m), flush=True)
+    print_summary(table)
+
+
+def print_summary(table: dict[str, dict[str, float]]) -> None:
+    """MRR@10: one row per set, then the mean of each group of sets (``<language>-<kind>s-<project>``: one
+    group per language and kind, e.g. ``go-functions``), then the mean of all."""
     names = list(next(iter(table.values())))
-    print("\nMRR@10\n| set | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    groups: dict[str, list[dict[str, float]]] = {}
     for set_name, row in table.items():
-        print(f"| {set_name} | " + " | ".join(f"{row.get(n, float('nan')):.3f}" for n in names) + " |")
-    means = [sum(r.get(n, 0.0) for r in table.values()) / len(table) for n in names]
-    print(f"| mean of {len(table)} | " + " | ".join(f"{v:.3f}" for v in means) + " |")
+        groups.setdefault("-".join(set_name.split("-")[:2]), []).append(row)
+
+    def line(label: str, rows: list[dict[str, float]]) -> str:
+        means = [sum(r.get(n, 0.0) for r in rows) / len(rows) for n in names]
+        return f"| {label} | " + " | ".join(f"{v:.3f}" for v in means) + " |"
+
+    head = " | ".join(names) + " |\n|---|" + "---|" * len(names)
+    print(f"\nMRR@10\n| set | {head}")
+    for set_name, row in table.items():
+        print(line(set_name, [row]))
+    if len(groups) > 1:
+        print(f"\nMRR@10, mean per language and kind\n| group | {head}")
+        for group, rows in sorted(groups.items()):
+            print(line(f"{group} ({len(rows)})", rows))
+    print(line(f"mean of {len(table)} sets", list(table.values())))
 
 
 if __name__ == "__main__":

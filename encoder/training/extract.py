@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -60,13 +60,14 @@ _TAG = re.compile(
     r"(Args|Arguments|Parameters|Returns?|Yields?|Raises|Examples?|Notes?|Attributes|See Also|Safety|Panics|Errors)"
     r"\s*:?\s*$|-{3,}|={3,})"
 )
-_INLINE = [
+_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
+_INLINE: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\{@\w+\s+([^}|]*?)(?:\|[^}]*)?\}"), r"\1"),  # {@link Foo} {@code x} -> Foo, x
     (re.compile(r":[\w:.+-]+:`~?([^`<]*?)(?:\s*<[^>]*>)?`"), r"\1"),  # :func:`foo` -> foo
     (re.compile(r"\[([^\]]+)\]\([^)]*\)"), r"\1"),  # [text](url) -> text
     (re.compile(r"\[`?([^\]`]+)`?\](?!\()"), r"\1"),  # rustdoc [`Foo`] -> Foo
     (re.compile(r"(?<!\w)<\w+[^>]*>|</\w+>"), ""),  # HTML tags (not generics: List<String>)
-    (re.compile(r"&(lt|gt|amp|quot);"), lambda m: {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}[m.group(1)]),
+    (re.compile(r"&(lt|gt|amp|quot);"), lambda m: _ENTITIES[m.group(1)]),
     (re.compile(r"\*\*|__|`+"), ""),
 ]
 _SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`'\"])|(?<=[.!?])$")
@@ -341,7 +342,7 @@ def _kind(language: str, node: Node) -> str | None:
             return None
         return "function"
     first = node.named_children[0] if node.named_children else None
-    if t in ("lexical_declaration", "variable_declaration") and len(node.named_children) == 1:
+    if t in ("lexical_declaration", "variable_declaration") and first is not None and len(node.named_children) == 1:
         # const f = () => ...; var f = curry(function f(...) {...})
         return "function" if _is_function_value(first.child_by_field_name("value")) else None
     if t == "expression_statement" and first is not None and first.type == "assignment_expression":
