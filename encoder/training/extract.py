@@ -244,8 +244,6 @@ class _Source:
                 t = t.child_by_field_name("type")
             return self.text(t) if t is not None else None
         n = node.child_by_field_name("name")
-        if n is None and node.type == "method_declaration" and self.language == "go":
-            n = node.child_by_field_name("name")
         if n is None:
             d = node.child_by_field_name("declarator")
             while d is not None and d.child_by_field_name("declarator") is not None:
