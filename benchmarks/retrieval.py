@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
 import json
 import re
@@ -157,7 +158,8 @@ def cached(data_dir: Path, name: str, rank: Callable[[], list[list]]) -> list[li
     if path.is_file() and path.stat().st_mtime >= (data_dir / "queries.jsonl").stat().st_mtime:
         return json.loads(path.read_text())
     rankings = rank()
-    path.write_text(json.dumps(rankings))
+    with contextlib.suppress(OSError):  # a read-only set (../shared is): recomputed next time
+        path.write_text(json.dumps(rankings))
     return rankings
 
 
