@@ -29,19 +29,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from encoder.training import extract, sources
+from encoder.training import data, extract, sources
 
 MIN_WORDS = 6  # as make_pairs.py
 LONG_KINDS = {"python": ("class", "file"), "java": ("class",)}
 PLURAL = {"function": "functions", "class": "classes", "file": "files"}
-SKIP_PARTS = {"test", "tests", "testing", "_vendor", "vendor", "site-packages", "__pycache__"}
 
 
 def build_sets(name: str, root: Path, languages: tuple[str, ...]) -> dict[str, tuple[list[dict], list[dict]]]:
     """(corpus, candidate queries) per set name for one dev source."""
     out: dict[str, tuple[list[dict], list[dict]]] = {}
     for rel, language in sources.source_files(root, languages):
-        if SKIP_PARTS & set(rel.split("/")[:-1]):
+        if data.SKIP_DIRS & set(rel.split("/")[:-1]):  # the folders the training data skips too
             continue
         try:
             text = (root / rel).read_text(encoding="utf-8")
