@@ -161,23 +161,28 @@ class ModernBertModel(nn.Module):
 
 def pool(hidden: torch.Tensor, packing: Packing, mode: str) -> torch.Tensor:
     """(total, hidden) -> (n_seqs, hidden): the first token of each sequence (``cls``), the mean of its tokens
-    (``mean``), or the mean of its first N tokens (``mean:N``; they have attended to the whole sequence)."""
+    (``mean``), the mean of its first N tokens (``mean:N``; they have attended to the whole sequence), or a
+    weighted mean whose weights fall as N/position after the first N tokens (``decay:N``: the head counts most,
+    the tail still counts)."""
     if mode == "cls":
         return hidden[packing.cu_seqlens[:-1].long()]
-    if mode == "mean" or mode.startswith("mean:"):
-        head = int(mode[5:]) if mode != "mean" else None
-        n = len(packing.seqlens)
-        lens = torch.tensor(packing.seqlens, device=hidden.device)
-        seg = torch.repeat_interleave(torch.arange(n, device=hidden.device), lens)
-        sums = torch.zeros(n, hidden.shape[1], dtype=torch.float32, device=hidden.device)
-        if head is None:
-            sums.index_add_(0, seg, hidden.float())
-            return sums / lens[:, None].float()
-        pos = torch.arange(hidden.shape[0], device=hidden.device) - packing.cu_seqlens[:-1].long()[seg]
-        keep = pos < head
-        sums.index_add_(0, seg[keep], hidden[keep].float())
-        return sums / lens.clamp(max=head)[:, None].float()
-    raise ValueError(f"unknown pooling mode {mode!r}")
+    kind, _, arg = mode.partition(":")
+    if kind not in ("mean", "decay") or (kind == "decay" and not arg):
+        raise ValueError(f"unknown pooling mode {mode!r}")
+    n = len(packing.seqlens)
+    lens = torch.tensor(packing.seqlens, device=hidden.device)
+    seg = torch.repeat_interleave(torch.arange(n, device=hidden.device), lens)  # (total,) sequence of each token
+    pos = torch.arange(hidden.shape[0], device=hidden.device) - packing.cu_seqlens[:-1].long()[seg]
+    if not arg:
+        weight = torch.ones(hidden.shape[0], device=hidden.device)
+    elif kind == "mean":
+        weight = (pos < int(arg)).float()
+    else:
+        weight = (int(arg) / (pos + 1).float()).clamp(max=1.0)
+    sums = torch.zeros(n, hidden.shape[1], dtype=torch.float32, device=hidden.device)
+    sums.index_add_(0, seg, hidden.float() * weight[:, None])
+    totals = torch.zeros(n, dtype=torch.float32, device=hidden.device).index_add_(0, seg, weight)
+    return sums / totals[:, None]
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:

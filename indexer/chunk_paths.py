@@ -8,20 +8,10 @@ from pathlib import Path
 
 from .chunk import chunk_source
 from .discover import DiscoverOptions, discover_paths, read_source
+from .identity import find_root
 from .types import FileChunks, Skip
 
 CountTokens = Callable[[list[str]], list[int]]
-
-
-def find_root(path: Path) -> Path:
-    """The repository a path belongs to: the nearest ancestor holding ``.git``, else the folder itself (or a
-    file's folder)."""
-    start = path.resolve()
-    folder = start if start.is_dir() else start.parent
-    for candidate in (folder, *folder.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return folder
 
 
 def chunk_paths(

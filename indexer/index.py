@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from .discover import (
     is_ignored,
     read_source,
 )
+from .identity import repo_id
 from .languages import language_for
 from .store import FileRecord, Store, StoredChunk
 from .types import Chunk, Skip, SourceFile
@@ -47,7 +48,10 @@ class TextEncoder(Protocol):
     def dim(self) -> int: ...
 
     def encode(
-        self, texts: list[str], kind: str = "document", progress: Callable[[int, int], None] | None = None
+        self,
+        texts: list[str],
+        kind: Literal["document", "query"] = "document",
+        progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray: ...
 
 
@@ -85,10 +89,6 @@ class Progress:
     chunks_written: int
     tokens_encoded: int
     seconds: float
-
-
-def repo_id(root: Path) -> str:
-    return str(root.resolve())
 
 
 def text_hash(text: str) -> str:

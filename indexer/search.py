@@ -15,7 +15,7 @@ Mode = Literal["hybrid", "semantic", "lexical"]
 
 
 class QueryEncoder(Protocol):
-    def encode(self, texts: list[str], kind: str = "query") -> np.ndarray: ...
+    def encode(self, texts: list[str], kind: Literal["document", "query"] = "query") -> np.ndarray: ...
 
 
 def search(

@@ -12,8 +12,14 @@ import json
 import logging
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from indexer.index import IndexReport, Progress
+    from indexer.store import Hit
+    from semcode import Engine, Folder, Settings
 
 MODEL_HELP = (
     "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
@@ -168,42 +174,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     from indexer.store import StoreError
 
     try:
-        if args.command == "demo":
-            return _demo(args)
-        if args.command == "encode":
-            return _encode(args)
-        if args.command == "chunks":
-            return _chunks(args)
-        if args.command == "index":
-            return _index(args)
-        if args.command == "search":
-            return _search(args)
-        if args.command == "related":
-            return _related(args)
-        if args.command == "status":
-            return _status(args)
-        if args.command == "watch":
-            return _watch(args)
-        if args.command == "lsp":
-            return _lsp(args)
+        return COMMANDS[args.command](args)
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2
-    return 1
 
 
-def _model(args: argparse.Namespace) -> str:
-    from .options import configured_model
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """The core's settings from whichever of its flags this command has."""
+    from semcode import Settings
 
-    return configured_model(args.model)
+    fields = ("model", "index_dir", "device", "dtype", "threads", "max_tokens", "include_secrets")
+    given = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
+    if getattr(args, "max_file_size", None) is not None:
+        given["max_file_mb"] = args.max_file_size
+    if getattr(args, "debounce", None) is not None:
+        given["debounce_s"] = args.debounce
+    return Settings(**(given | overrides))
 
 
-def _load(args: argparse.Namespace, model: str | None = None):  # -> encoder.Encoder
-    from encoder import load_encoder
+def _engine(args: argparse.Namespace, roots: Sequence[Path], **overrides: Any) -> Engine:
+    from semcode import Engine
 
-    return load_encoder(
-        model or _model(args), device=args.device, dtype=args.dtype, threads=args.threads, max_tokens=args.max_tokens
-    )
+    return Engine(_settings(args, **overrides), roots)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -214,7 +207,7 @@ def _demo(args: argparse.Namespace) -> int:
         if args.tiny:
             model = str(write_tiny_checkpoint(Path(tmp) / "tiny-modernbert"))
             print("model: tiny ModernBERT with random weights (4 layers, 64 wide): similarities carry no meaning")
-        enc = _load(args, model)
+        enc = _engine(args, [], **({"model": model} if model else {})).load_encoder()
         print(f"model: {enc.name}")
         vectors = enc.encode(DEMO_TEXTS)
     print(
@@ -232,7 +225,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    enc = _load(args)
+    enc = _engine(args, []).load_encoder()
     vectors = enc.encode(args.texts, kind=args.kind)
     for text, vec in zip(args.texts, vectors, strict=True):
         if args.json:
@@ -243,31 +236,22 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_counter(model: str):  # -> Callable[[list[str]], list[int]]
-    from encoder import load_tokenizer
-
-    return load_tokenizer(model).count
-
-
 def _chunks(args: argparse.Namespace) -> int:
+    from encoder import load_tokenizer
     from indexer.chunk_paths import chunk_paths
-    from indexer.discover import DiscoverOptions
     from indexer.types import Skip
 
-    options = DiscoverOptions(
-        max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
-    )
-    count = _token_counter(_model(args))
+    settings = _settings(args, max_tokens=None)
+    options = settings.index_options(args.max_tokens).discover
+    count = load_tokenizer(settings.resolved_model()).count
     files = chunks = skipped = 0
     for _root, result in chunk_paths(
         args.paths, count, options=options, max_tokens=args.max_tokens, with_header=not args.no_header
     ):
         if isinstance(result, Skip):
             skipped += 1
-            if args.json:
-                print(json.dumps({"path": result.path, "skipped": result.reason}))
-            else:
-                print(f"{result.path}: skipped: {result.reason}")
+            print(json.dumps({"path": result.path, "skipped": result.reason}) if args.json else
+                  f"{result.path}: skipped: {result.reason}")  # fmt: skip
             continue
         files += 1
         for problem in result.problems:
@@ -276,144 +260,87 @@ def _chunks(args: argparse.Namespace) -> int:
         for c in result.chunks:
             chunks += 1
             if args.json:
-                row = {
-                    "path": c.path,
-                    "language": c.language,
-                    "start_line": c.start_line,
-                    "end_line": c.end_line,
-                    "symbol": c.qualified_name,
-                    "kind": c.kind,
-                    "tokens": c.tokens,
-                }
-                print(json.dumps(row))
-            else:
-                print(
-                    f"{c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.language}  {c.kind}  "
-                    f"{c.qualified_name or '-'}  {c.tokens} tokens"
-                )
-                if args.show_text:
-                    print("    " + c.text.replace("\n", "\n    "))
+                row = {"path": c.path, "language": c.language, "start_line": c.start_line, "end_line": c.end_line}
+                print(json.dumps(row | {"symbol": c.qualified_name, "kind": c.kind, "tokens": c.tokens}))
+                continue
+            print(
+                f"{c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.language}  {c.kind}  "
+                f"{c.qualified_name or '-'}  {c.tokens} tokens"
+            )
+            if args.show_text:
+                print("    " + c.text.replace("\n", "\n    "))
     if not args.json:
         print(f"{files} files, {chunks} chunks, {skipped} skipped", file=sys.stderr)
     return 0
 
 
-def _index_dir(args: argparse.Namespace, root: Path | None) -> str:
-    if args.index_dir:
-        return str(args.index_dir)
-    import hashlib
-
-    from platformdirs import user_cache_dir
-
-    base = Path(user_cache_dir("semcode")) / "indexes"
-    if root is None:
-        raise ValueError("--index-dir is required here (no repository to derive the default location from)")
-    key = hashlib.blake2b(str(root.resolve()).encode(), digest_size=6).hexdigest()
-    return str(base / f"{root.resolve().name}-{key}")
-
-
 def _index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from indexer.chunk_paths import find_root
-    from indexer.discover import DiscoverOptions
-    from indexer.index import IndexOptions, Progress, index_repository
-    from indexer.store import Store
+    from semcode.workspace import index_root
 
-    model = _model(args)
-    enc = _load(args, model)
-    options = IndexOptions(
-        discover=DiscoverOptions(
-            max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
-        ),
-        max_tokens=enc.max_tokens,  # --max-tokens lowers both the chunk budget and the encoder's limit
-    )
-    count = enc.tokenizer.count
-    reports = {}
-    for path in args.paths:
-        if not path.is_dir():
-            raise ValueError(f"{path}: not a folder")
-        root = find_root(path) if (path / ".git").exists() else path.resolve()
-        uri = _index_dir(args, root)
-        if args.rebuild:
-            Store.destroy(uri)
-        store = Store.open(uri, model_id=enc.name, dim=enc.dim)
-        bar = tqdm(total=0, unit="file", desc=root.name, disable=args.json or not sys.stderr.isatty(), leave=True)
+    engine = _engine(args, [index_root(p) for p in args.paths])
+    bars: dict[Path, Any] = {}
 
-        def update(p: Progress, bar=bar) -> None:
-            bar.total = p.files_total
-            bar.n = p.files_done
-            bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
-            bar.refresh()
+    def update(folder: Folder, p: Progress) -> None:
+        if folder.root not in bars:
+            quiet = args.json or not sys.stderr.isatty()
+            bars[folder.root] = tqdm(total=0, unit="file", desc=folder.root.name, disable=quiet, leave=True)
+        bar = bars[folder.root]
+        bar.total, bar.n = p.files_total, p.files_done
+        bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
+        bar.refresh()
 
-        report = index_repository(root, store, enc, count, options, progress=update)
-        bar.close()
-        reports[str(root)] = report
-        if not args.json:
-            print(
-                f"{root}: {report.files_seen} files ({report.files_changed} changed, {report.files_unchanged} "
-                f"unchanged, {report.files_deleted} deleted), {report.chunks_written} chunks written, "
-                f"{report.chunks_encoded} encoded ({report.tokens_encoded} tokens) in {report.seconds:.1f} s; "
-                f"index: {uri}"
-            )
-            reasons: dict[str, int] = {}
-            for skip in report.skipped:
-                key = skip.reason.split(" (")[0].split(":")[0]
-                reasons[key] = reasons.get(key, 0) + 1
-            for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-                print(f"  skipped {n}: {reason}")
+    try:
+        reports = engine.update(update, rebuild=args.rebuild)
+    finally:
+        for bar in bars.values():
+            bar.close()
+        engine.close_now()
     if args.json:
+        out = {str(root): _report_json(r) for root, r in reports.items()}
+        print(json.dumps(out))
+        return 0
+    for folder in engine.folders:
+        r = reports[folder.root]
         print(
-            json.dumps(
-                {
-                    root: {k: v for k, v in vars(r).items() if k not in ("skipped", "problems")}
-                    | {"skipped": [vars(s) for s in r.skipped]}
-                    for root, r in reports.items()
-                }
-            )
+            f"{folder.root}: {r.files_seen} files ({r.files_changed} changed, {r.files_unchanged} unchanged, "
+            f"{r.files_deleted} deleted), {r.chunks_written} chunks written, {r.chunks_encoded} encoded "
+            f"({r.tokens_encoded} tokens) in {r.seconds:.1f} s; index: {folder.index_dir}"
         )
+        reasons: dict[str, int] = {}
+        for skip in r.skipped:
+            key = skip.reason.split(" (")[0].split(":")[0]
+            reasons[key] = reasons.get(key, 0) + 1
+        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+            print(f"  skipped {n}: {reason}")
     return 0
+
+
+def _report_json(r: IndexReport) -> dict[str, Any]:
+    return {k: v for k, v in vars(r).items() if k not in ("skipped", "problems")} | {
+        "skipped": [vars(s) for s in r.skipped]
+    }
 
 
 def _search(args: argparse.Namespace) -> int:
-    from indexer.chunk_paths import find_root
-    from indexer.index import repo_id
-    from indexer.search import search
-    from indexer.store import Store
+    from semcode import SearchQuery
+    from semcode.workspace import find_root, repo_id
 
-    root = find_root(args.repo or Path.cwd())
-    enc = _load(args, _model(args))
-    store = Store.open(_index_dir(args, root), model_id=enc.name, dim=enc.dim)
-    hits = search(
-        store,
-        enc,
-        args.query,
-        args.mode,
-        args.limit,
-        repo=repo_id(args.repo) if args.repo else None,
-        languages=args.lang,
-        path_glob=args.path,
-    )
-    _print_hits(hits, args.json)
+    engine = _engine(args, [find_root(args.repo or Path.cwd())])
+    query = SearchQuery(args.query, args.limit, args.mode, [args.path] if args.path else None, args.lang)
+    repo = repo_id(args.repo) if args.repo else None
+    _print_hits(engine.search(query, repo=repo, everywhere=repo is None), args.json)
     return 0
 
 
-def _print_hits(hits, as_json: bool) -> None:  # hits: list[indexer.store.Hit]
+def _print_hits(hits: list[Hit], as_json: bool) -> None:
     for h in hits:
         c = h.chunk
         if as_json:
-            row = {
-                "path": c.path,
-                "repo": c.repo,
-                "start_line": c.start_line,
-                "end_line": c.end_line,
-                "symbol": c.qualified_name,
-                "kind": c.kind,
-                "language": c.language,
-                "score": round(h.score, 6),
-                "reasons": list(h.reasons),
-            }
-            print(json.dumps(row))
+            row = {"path": c.path, "repo": c.repo, "start_line": c.start_line, "end_line": c.end_line}
+            row |= {"symbol": c.qualified_name, "kind": c.kind, "language": c.language}
+            print(json.dumps(row | {"score": round(h.score, 6), "reasons": list(h.reasons)}))
         else:
             print(
                 f"{h.score:.4f}  {c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.kind} {c.qualified_name or '-'}  "
@@ -424,20 +351,14 @@ def _print_hits(hits, as_json: bool) -> None:  # hits: list[indexer.store.Hit]
 
 
 def _related(args: argparse.Namespace) -> int:
-    from encoder.load import model_id, read_tokenizer_files
-    from indexer.chunk_paths import find_root
-    from indexer.index import repo_id
-    from indexer.search import related
-    from indexer.store import Store
+    from semcode.workspace import find_root
 
     where, line, _col = _parse_location(args.location)
     file = Path(where).resolve()
-    root = find_root(file)
-    model = _model(args)
-    config, _, _ = read_tokenizer_files(model)  # the query vector comes from the index: no weights needed
-    store = Store.open(_index_dir(args, root), model_id=model_id(model), dim=config.hidden_size)
-    rel = file.relative_to(root).as_posix()
-    chunk, hits = related(store, repo_id(root), rel, line, args.limit, languages=args.lang, path_glob=args.path)
+    engine = _engine(args, [find_root(file)])
+    folder = engine.folders[0]
+    rel = folder.relative(file) or file.name
+    chunk, hits = engine.related(folder, rel, line, args.limit, languages=args.lang, path_glob=args.path)
     if chunk is None:
         raise ValueError(f"{rel}:{line + 1}: no indexed chunk covers this line (run semcode index first?)")
     if not args.json:
@@ -459,103 +380,92 @@ def _parse_location(text: str) -> tuple[str, int, int]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from encoder.load import model_id, read_tokenizer_files
-    from indexer.chunk_paths import find_root
-    from indexer.index import repo_id
-    from indexer.store import Store
+    from semcode.workspace import find_root
 
-    root = find_root(args.repo or Path.cwd())
-    model = _model(args)
-    config, _, _ = read_tokenizer_files(model)  # validates the model without loading its weights
-    uri = _index_dir(args, root)
-    store = Store.open(uri, model_id=model_id(model), dim=config.hidden_size)
-    stats = store.stats()
-    skipped = sorted(
-        ((r.path, r.reason or "") for r in store.files(repo_id(root)).values() if r.status == "skipped"),
-    )
+    engine = _engine(args, [find_root(args.repo or Path.cwd())])
+    folder, model = engine.folders[0], engine.model_id()
+    engine.store(folder)  # validates the model (config and tokenizer) without loading its weights
+    stats, skipped = engine.stats(folder), engine.skipped_files(folder)
     if args.json:
-        row = {"indexDir": uri, "model": model_id(model), "repo": repo_id(root), **stats}
+        row = {"indexDir": folder.index_dir, "model": model, "repo": folder.repo, **stats}
         row["skippedFiles"] = [{"path": p, "reason": why} for p, why in skipped]
         print(json.dumps(row, default=str))
-    else:
-        print(f"index: {uri}\nmodel: {model_id(model)}\nrepository: {repo_id(root)}")
-        for k, v in stats.items():
-            print(f"  {k}: {v}")
-        for path, why in skipped:
-            print(f"  skipped: {path}: {why}")
+        return 0
+    print(f"index: {folder.index_dir}\nmodel: {model}\nrepository: {folder.repo}")
+    for k, v in stats.items():
+        print(f"  {k}: {v}")
+    for path, why in skipped:
+        print(f"  skipped: {path}: {why}")
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
     import time
 
-    from indexer.chunk_paths import find_root
-    from indexer.discover import DiscoverOptions
-    from indexer.index import IndexOptions, IndexReport, index_repository
-    from indexer.store import Store
-    from indexer.watch import watch_repository
+    from semcode.workspace import index_root
 
-    path = args.path
-    if not path.is_dir():
-        raise ValueError(f"{path}: not a folder")
-    model = _model(args)
-    enc = _load(args, model)
-    options = IndexOptions(
-        discover=DiscoverOptions(
-            max_file_bytes=int(args.max_file_size * 1024 * 1024), include_secrets=args.include_secrets
-        ),
-        max_tokens=enc.max_tokens,
-    )
-    root = find_root(path) if (path / ".git").exists() else path.resolve()
-    uri = _index_dir(args, root)
-    store = Store.open(uri, model_id=enc.name, dim=enc.dim)
-    count = enc.tokenizer.count
+    engine = _engine(args, [index_root(args.path)])
+    folder = engine.folders[0]
     try:
-        first = index_repository(root, store, enc, count, options)  # safe to interrupt: the next run completes it
+        first = engine.update()[folder.root]  # safe to interrupt: the next run completes it
     except KeyboardInterrupt:
+        engine.close_now()
         print("interrupted before watching", file=sys.stderr)
         return 130
     print(
-        f"{root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
-        f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {uri}",
+        f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
+        f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
         flush=True,
     )
-
-    def report(r: IndexReport) -> None:
-        if not (r.files_changed or r.files_deleted or r.skipped):
-            print(f"checked {r.files_seen} files: unchanged", flush=True)
-            return
-        line = (
-            f"updated {r.files_changed + r.files_deleted} files: {r.files_changed} changed, {r.files_deleted} "
-            f"deleted, {r.chunks_encoded} chunks encoded"
-        )
-        if r.skipped:
-            line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
-        print(line, flush=True)
-
-    watcher = watch_repository(root, store, enc, count, options, debounce_s=args.debounce, on_report=report)
     try:
-        watcher.start()
+        engine.watch(folder, on_report=_print_watch_report)
     except OSError as e:
-        print(f"semcode: error: cannot watch {root}: {e}", file=sys.stderr)
+        engine.close_now()
+        print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
         return 2
-    print(f"watching {root} (Ctrl-C to stop)", flush=True)
+    print(f"watching {folder.root} (Ctrl-C to stop)", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        watcher.stop()
+        engine.close_now()
     print("stopped", flush=True)
     return 0
 
 
+def _print_watch_report(r: IndexReport) -> None:
+    if not (r.files_changed or r.files_deleted or r.skipped):
+        print(f"checked {r.files_seen} files: unchanged", flush=True)
+        return
+    line = (
+        f"updated {r.files_changed + r.files_deleted} files: {r.files_changed} changed, {r.files_deleted} "
+        f"deleted, {r.chunks_encoded} chunks encoded"
+    )
+    if r.skipped:
+        line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
+    print(line, flush=True)
+
+
 def _lsp(args: argparse.Namespace) -> int:
-    from . import server
+    from . import server  # launching the language server: its entry point, nothing else of it
 
     server.main()
     return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": _demo,
+    "encode": _encode,
+    "chunks": _chunks,
+    "index": _index,
+    "search": _search,
+    "related": _related,
+    "status": _status,
+    "watch": _watch,
+    "lsp": _lsp,
+}
 
 
 if __name__ == "__main__":

@@ -6,44 +6,11 @@ user (the server sends them with ``window/showMessage``). Keys are camelCase on 
 
 from __future__ import annotations
 
-import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-MODEL_ENV = "SEMCODE_MODEL"
-
-
-def config_file() -> Path:
-    """``$XDG_CONFIG_HOME/semcode/config.toml`` (platformdirs' user config dir)."""
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir("semcode")) / "config.toml"
-
-
-def configured_model(explicit: str | None) -> str:
-    """The model to load, by the resolution order of every front door: ``explicit`` (``--model`` or
-    ``initializationOptions.model``) -> ``$SEMCODE_MODEL`` -> ``model = "..."`` in ``config_file()`` -> the model
-    shipped with semcode (its folder). Raises ValueError for an unreadable config file."""
-    if explicit:
-        return explicit
-    if os.environ.get(MODEL_ENV, "").strip():
-        return os.environ[MODEL_ENV].strip()
-    path = config_file()
-    if path.is_file():
-        try:
-            value = tomllib.loads(path.read_text(encoding="utf-8")).get("model")
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
-            raise ValueError(f"{path}: cannot read the semcode config file ({e})") from e
-        if value is not None and not (isinstance(value, str) and value.strip()):
-            raise ValueError(f"{path}: `model` must be a non-empty string (a checkpoint folder or hub id)")
-        if value:
-            return value.strip()
-    from encoder.load import default_model
-
-    return str(default_model())
+from semcode.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -61,6 +28,13 @@ class Options:
     def extra_excludes(self) -> tuple[str, ...]:
         """The lines for ``DiscoverOptions.extra_excludes``."""
         return (*self.exclude, *(f"!{p}" for p in self.include))
+
+    def settings(self) -> Settings:
+        """The core's settings for these options."""
+        return Settings(
+            model=self.model, index_dir=self.index_dir, device=self.device, threads=self.threads,
+            max_file_mb=self.max_file_size, extra_excludes=self.extra_excludes(), debounce_s=self.debounce_ms / 1000,
+        )  # fmt: skip
 
 
 def _opt_str(v: Any) -> str | None:

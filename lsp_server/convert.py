@@ -1,0 +1,111 @@
+"""Conversions between the LSP wire and the core: custom request params -> core queries, hits -> JSON objects and
+LSP types. Invalid params raise ``JsonRpcInvalidParams`` with a message naming the field."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.uris import from_fs_path
+
+from indexer.chunk import chunk_header
+from indexer.store import Hit, StoredChunk
+from semcode.engine import MODES, SearchQuery
+
+SYMBOL_KINDS = {
+    "function": types.SymbolKind.Function,
+    "method": types.SymbolKind.Method,
+    "class": types.SymbolKind.Class,
+    "struct": types.SymbolKind.Struct,
+    "interface": types.SymbolKind.Interface,
+    "enum": types.SymbolKind.Enum,
+    "module": types.SymbolKind.Module,
+    "section": types.SymbolKind.String,
+    "text": types.SymbolKind.File,
+}
+
+
+def field(params: Any, key: str, default: Any = None) -> Any:
+    """A field of custom params, which pygls passes as attribute objects (or dicts from other callers)."""
+    if isinstance(params, Mapping):
+        return params.get(key, default)
+    return getattr(params, key, default)
+
+
+def str_list(params: Any, key: str, method: str) -> list[str] | None:
+    value = field(params, key)
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise JsonRpcInvalidParams(f"{method}: {key!r} must be a list of strings")
+    return list(value)
+
+
+def limit_of(params: Any, method: str, default: int = 20) -> int:
+    limit = field(params, "limit", default)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+        raise JsonRpcInvalidParams(f"{method}: 'limit' must be an integer from 1 to 1000, got {limit!r}")
+    return limit
+
+
+def search_query(params: Any, method: str = "semcode/search") -> SearchQuery:
+    query = field(params, "query")
+    if not isinstance(query, str):
+        raise JsonRpcInvalidParams(f"{method}: 'query' (a string) is required")
+    mode = field(params, "mode", "hybrid")
+    if mode not in MODES:
+        raise JsonRpcInvalidParams(f"{method}: 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+    languages = str_list(params, "languages", method)
+    return SearchQuery(query, limit_of(params, method), mode, str_list(params, "paths", method), languages)
+
+
+def lsp_range(c: StoredChunk) -> dict[str, Any]:
+    return {
+        "start": {"line": c.start_line, "character": c.start_col},
+        "end": {"line": c.end_line, "character": c.end_col},
+    }
+
+
+def chunk_uri(c: StoredChunk) -> str:
+    return from_fs_path(str(Path(c.repo) / c.path)) or ""
+
+
+def preview(c: StoredChunk, lines: int = 3) -> str:
+    text = c.text.splitlines()
+    header = chunk_header(c.qualified_name)
+    if header and text and text[0] == header:
+        text = text[1:]
+    return "\n".join(text[:lines])
+
+
+def hit_json(h: Hit) -> dict[str, Any]:
+    c = h.chunk
+    return {
+        "uri": chunk_uri(c),
+        "range": lsp_range(c),
+        "score": h.score,
+        "symbol": c.qualified_name,
+        "kind": c.kind,
+        "language": c.language,
+        "preview": preview(c),
+        "reasons": list(h.reasons),
+    }
+
+
+def origin_json(c: StoredChunk | None) -> dict[str, Any] | None:
+    """The chunk a related-code request started from."""
+    return None if c is None else {"uri": chunk_uri(c), "range": lsp_range(c), "symbol": c.qualified_name}
+
+
+def symbol_information(h: Hit) -> types.SymbolInformation:
+    c = h.chunk
+    rng = types.Range(types.Position(c.start_line, c.start_col), types.Position(c.end_line, c.end_col))
+    return types.SymbolInformation(
+        name=c.symbol or preview(c, 1) or c.path,
+        kind=SYMBOL_KINDS.get(c.kind, types.SymbolKind.Object),
+        location=types.Location(uri=chunk_uri(c), range=rng),
+        container_name=c.parent or c.path,
+    )

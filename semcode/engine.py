@@ -1,0 +1,487 @@
+"""The engine: one place that opens the indexes of a set of repository roots with one model, and indexes, updates,
+watches, searches, relates, reads and reports status. Every front door (CLI, LSP, MCP, the Python API) is glue over
+it.
+
+Threads: writes go through the engine's one ``Writer`` (callers submit ``index_folder``, ``update_files`` and
+``update_buffer`` there, or call ``update``/``watch`` which do); reads (``search``, ``related``, ``read``) run on any
+thread, also while a run writes (LanceDB readers do not wait for writers). The encoder is loaded once, on first need
+(``load_encoder``); lexical search, ``related``, ``read`` and status never load it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import CancelledError
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .settings import Settings
+from .workspace import Folder, PathOutside
+from .writer import Writer
+
+if TYPE_CHECKING:
+    from encoder import Encoder
+    from indexer.index import IndexOptions, IndexReport, Progress
+    from indexer.search import Mode
+    from indexer.store import Hit, Store, StoredChunk
+
+F = TypeVar("F", bound=Folder)
+VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
+BUFFER_WRITES_PER_COMPACTION = 50
+MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One search: every front door parses its request into this."""
+
+    query: str
+    limit: int = 10
+    mode: Mode = "hybrid"
+    paths: Sequence[str] | None = None  # globs; a hit matches any of them
+    languages: Sequence[str] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.query, str):
+            raise ValueError("the query must be a string")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= 1000:
+            raise ValueError(f"limit must be an integer from 1 to 1000, got {self.limit!r}")
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Lines of an indexed file (0-based, end inclusive), as ``Engine.read`` returns them."""
+
+    path: str
+    start_line: int
+    end_line: int
+    total_lines: int
+    text: str
+    truncated: bool  # the range was cut to the line or character bound
+
+
+class Engine:
+    """The indexes of a set of repository roots, opened with one model (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        roots: Iterable[Path] = (),
+        *,
+        read_only: bool = False,
+        open_on_read: bool = True,
+    ) -> None:
+        """``read_only``: serve indexes other processes maintain (every write raises PermissionError).
+        ``open_on_read`` False: searches skip a folder until a write opened its store (a server that indexes
+        every folder at start)."""
+        self.settings = settings or Settings()
+        self.read_only = read_only
+        self.open_on_read = open_on_read
+        self.folders: list[Folder] = []
+        self.writer = Writer()
+        self.encoder: Encoder | None = None
+        self._model: str | None = None
+        self._stores: dict[str, Store] = {}  # index folder -> its store
+        self._lock = threading.RLock()  # encoder loading, store opening
+        self._buffer_writes: dict[str, int] = {}  # index folder -> buffer writes since its last compaction
+        self.building: set[str] = set()  # index folders whose vector index is being built
+        for root in roots:
+            self.add_folder(root)
+
+    # -- model ----------------------------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> str:
+        """The resolved model (``Settings.model`` -> ``$SEMCODE_MODEL`` -> config file -> shipped model)."""
+        if self._model is None:
+            self._model = self.settings.resolved_model()
+        return self._model
+
+    def model_id(self) -> str:
+        """The model's stable name (its index tables are keyed by it); no weights are loaded."""
+        if self.encoder is not None:
+            return self.encoder.name
+        from encoder.load import model_id
+
+        return model_id(self.model)
+
+    def load_encoder(self) -> Encoder:
+        """The encoder, loaded on first call (any thread; later calls return the same one)."""
+        with self._lock:
+            if self.encoder is None:
+                from encoder import load_encoder
+
+                s = self.settings
+                self.encoder = load_encoder(
+                    self.model, device=s.device, dtype=s.dtype, threads=s.threads, max_tokens=s.max_tokens
+                )
+            return self.encoder
+
+    def index_options(self, *, vector_index: bool = True) -> IndexOptions:
+        """Indexing options; ``vector_index`` builds the vector index inside a full run (else ``build_vector_index``
+        does it in the background)."""
+        enc = self.load_encoder()
+        return self.settings.index_options(enc.max_tokens, VECTOR_INDEX_MIN_ROWS if vector_index else None)
+
+    # -- folders and stores ---------------------------------------------------------------------------------------
+
+    def add_folder(self, root: Path, factory: Callable[[Path, str], F] = Folder) -> F | None:  # type: ignore[assignment]
+        """Serve one more root (None when it is served already)."""
+        resolved = Path(root).resolve()
+        if any(f.root == resolved for f in self.folders):
+            return None
+        folder = factory(resolved, self.settings.index_dir_for(resolved))
+        self.folders.append(folder)
+        return folder
+
+    def remove_folder(self, folder: Folder) -> Callable[[], None] | None:
+        """Stop serving `folder` (its index stays on disk). Returns its watcher's ``stop`` to call off the event
+        loop, if it had one."""
+        folder.cancel.set()  # a full run stops at its next file
+        self.folders.remove(folder)
+        watcher, folder.watcher = folder.watcher, None
+        return None if watcher is None else watcher.stop
+
+    def folder_of(self, path: Path) -> tuple[Folder, str] | None:
+        """(served folder, relative path) of an absolute path, or None when it lies outside every root."""
+        for folder in self.folders:
+            rel = folder.relative(path)
+            if rel is not None:
+                return folder, rel
+        return None
+
+    def locate(self, path: str, repo: str | None = None) -> tuple[Folder, str]:
+        """(folder, checked relative path) for a path given by a user or an agent: absolute, or relative to a served
+        root (`repo` names which when several roots hold that path). Raises ``PathOutside``."""
+        folders = [f for f in self.folders if repo is None or repo in (f.repo, str(f.root), f.root.name)]
+        if repo is not None and not folders:
+            raise PathOutside(f"{repo!r} is not a served repository")
+        if Path(path).is_absolute():
+            for folder in folders:
+                rel = folder.relative(Path(path))
+                if rel is not None:
+                    return folder, folder.inside(rel)
+            raise PathOutside(f"{path}: outside the served repositories")
+        checked = [(f, f.inside(path)) for f in folders]
+        existing = [(f, rel) for f, rel in checked if (f.root / rel).exists()]
+        if len(existing) > 1:
+            raise PathOutside(f"{path} is in several repositories; name one with repo= or give an absolute path")
+        return (existing or checked)[0]
+
+    def store(self, folder: Folder, *, create: bool = True) -> Store | None:
+        """The folder's store, opened on first use (folders naming one index folder share it). With ``create``
+        False, an index folder that does not exist yet is not created (None)."""
+        with self._lock:
+            if folder.store is None:
+                if folder.index_dir not in self._stores:
+                    if not create and not Path(folder.index_dir).exists():
+                        return None
+                    self._stores[folder.index_dir] = self._open_store(folder.index_dir)
+                folder.store = self._stores[folder.index_dir]
+            return folder.store
+
+    def _open_store(self, index_dir: str) -> Store:
+        from indexer.store import Store
+
+        if self.encoder is not None:
+            return Store.open(index_dir, model_id=self.encoder.name, dim=self.encoder.dim)
+        from encoder.load import read_tokenizer_files
+
+        config, _, _ = read_tokenizer_files(self.model)  # the vector size without loading the weights
+        return Store.open(index_dir, model_id=self.model_id(), dim=config.hidden_size)
+
+    # -- writes (on the writer thread) ----------------------------------------------------------------------------
+
+    def index_folder(
+        self,
+        folder: Folder,
+        progress: Callable[[Progress], None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        *,
+        vector_index: bool = True,
+    ) -> IndexReport:
+        """Bring the folder's index up to date (writer thread). Urgent writer jobs run between its files; it stops
+        at the next file once `cancelled()` or the folder's ``cancel`` is set (the next run completes it)."""
+        from indexer.index import index_repository
+
+        self._check_writable()
+        enc = self.load_encoder()
+        store = self.store(folder)
+        assert store is not None
+        folder.state, folder.last_error = "indexing", None
+
+        def on_progress(p: Progress) -> None:
+            folder.pending = p.files_total - p.files_done
+            if progress is not None:
+                progress(p)
+
+        def between_files() -> bool:
+            self.writer.drain()
+            return folder.cancel.is_set() or (cancelled is not None and cancelled())
+
+        try:
+            report = index_repository(
+                folder.root, store, enc, enc.tokenizer.count, self.index_options(vector_index=vector_index),
+                on_progress, cancelled=between_files,
+            )  # fmt: skip
+        except Exception as e:
+            folder.fail(f"indexing failed: {e}")
+            raise
+        finally:
+            folder.pending = 0
+        folder.refresh_counts()
+        if not folder.cancel.is_set():  # else the folder was removed, or the engine closes
+            folder.state = "ready"
+        return report
+
+    def update_files(self, folder: Folder, paths: list[str]) -> IndexReport:
+        """Re-index the given repository-relative paths (a save, a watcher batch): writer thread."""
+        from indexer.index import update_files
+
+        self._check_writable()
+        enc = self.load_encoder()
+        store = self.store(folder)
+        assert store is not None
+        report = update_files(folder.root, store, enc, enc.tokenizer.count, paths, self.index_options())
+        folder.refresh_counts()
+        return report
+
+    def update_buffer(self, folder: Folder, rel: str, text: str) -> IndexReport:
+        """Index an open document's text as the content of `rel` (writer thread); compacts the store every
+        ``BUFFER_WRITES_PER_COMPACTION`` buffer writes (each writes a few table versions, and typing goes on)."""
+        from indexer.index import update_buffer
+
+        self._check_writable()
+        enc = self.load_encoder()
+        store = self.store(folder)
+        assert store is not None
+        report = update_buffer(folder.root, store, enc, enc.tokenizer.count, rel, text, self.index_options())
+        if report.files_changed:
+            writes = self._buffer_writes[folder.index_dir] = self._buffer_writes.get(folder.index_dir, 0) + 1
+            if writes >= BUFFER_WRITES_PER_COMPACTION:
+                store.compact()
+                self._buffer_writes[folder.index_dir] = 0
+            folder.refresh_counts()
+        return report
+
+    def update(
+        self, progress: Callable[[Folder, Progress], None] | None = None, *, rebuild: bool = False
+    ) -> dict[Path, IndexReport]:
+        """Bring every folder's index up to date, one after the other on the writer; blocks until done."""
+        reports = {}
+        for folder in list(self.folders):
+            if rebuild:
+                self._destroy(folder)
+            on_progress = None if progress is None else (lambda p, f=folder: progress(f, p))
+            reports[folder.root] = self.writer.submit(self.index_folder, folder, on_progress).result()
+        return reports
+
+    def _destroy(self, folder: Folder) -> None:
+        from indexer.store import Store
+
+        self._check_writable()
+        with self._lock:
+            for f in self.folders:
+                if f.index_dir == folder.index_dir:
+                    f.store = None
+            self._stores.pop(folder.index_dir, None)
+            Store.destroy(folder.index_dir)
+
+    def watch(
+        self,
+        folder: Folder,
+        on_report: Callable[[IndexReport], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Start keeping the folder's index current as files change: each debounced batch runs on the writer as an
+        urgent job. Raises OSError when the folder cannot be watched (e.g. the inotify limit)."""
+        from indexer.watch import watch_repository
+
+        self._check_writable()
+        enc = self.load_encoder()
+        store = self.store(folder)
+        assert store is not None
+
+        def on_writer(handle: Callable[[list[str]], None], batch: list[str]) -> None:  # the watcher's thread
+            try:
+                self.writer.urgent(handle, batch).result()
+            except CancelledError:
+                pass  # the engine closes
+            except Exception as e:
+                if on_error is not None:
+                    on_error(e)
+                raise
+
+        def after(report: IndexReport) -> None:
+            folder.refresh_counts()
+            if on_report is not None:
+                on_report(report)
+
+        watcher = watch_repository(
+            folder.root, store, enc, enc.tokenizer.count, self.index_options(),
+            debounce_s=self.settings.debounce_s, on_report=after, run=on_writer,
+        )  # fmt: skip
+        watcher.start()
+        folder.watcher = watcher
+
+    def build_vector_index(self, folder: Folder, on_done: Callable[[str, bool], None] | None = None) -> None:
+        """Build the vector index in a daemon thread once the folder's index holds ``VECTOR_INDEX_MIN_ROWS`` rows;
+        searches stay exact (flat) until it is ready. ``on_done(message, ok)`` reports the outcome.
+
+        Writes go on meanwhile; a compaction that commits first makes LanceDB refuse the build ("retryable commit
+        conflict"), so it is retried twice; it is tried again after the next full run."""
+        store, key = folder.store, folder.index_dir
+        if store is None or key in self.building or self.read_only:
+            return
+        self.building.add(key)
+
+        def build() -> None:
+            try:
+                for attempt in range(3):
+                    try:
+                        if store.ensure_vector_index(VECTOR_INDEX_MIN_ROWS) and on_done is not None:
+                            on_done(f"vector index of {key} ready", True)
+                        return
+                    except Exception as e:
+                        if attempt == 2 or "retryable" not in str(e).lower():
+                            if on_done is not None:
+                                on_done(f"building the vector index of {key} failed ({e}); searches stay flat", False)
+                            return
+            finally:
+                self.building.discard(key)
+
+        threading.Thread(target=build, name="semcode-vector-index", daemon=True).start()
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise PermissionError("this index is served read-only: another process maintains it")
+
+    # -- reads (any thread) ---------------------------------------------------------------------------------------
+
+    def search(
+        self,
+        q: SearchQuery,
+        *,
+        repo: str | None = None,
+        everywhere: bool = False,
+        stop: Callable[[], bool] | None = None,
+    ) -> list[Hit]:
+        """Hits of every served folder x every path glob, merged by score (best per chunk). ``repo`` keeps the rows
+        of that repository id only; ``everywhere`` keeps every repository in the opened indexes, served or not
+        (``semcode search`` without ``--repo``). `stop()` is checked before each search."""
+        from indexer.search import search
+
+        globs: list[str | None] = [*q.paths] if q.paths else [None]
+        languages = list(q.languages) if q.languages else None
+        scopes: dict[tuple[str, str | None], Store] = {}
+        for folder in list(self.folders):
+            store = self.store(folder, create=False) if self.open_on_read else folder.store
+            if store is not None:
+                scope = repo if repo is not None else None if everywhere else folder.repo
+                scopes.setdefault((folder.index_dir, scope), store)
+        if not scopes:
+            return []
+        encoder = self.load_encoder() if q.mode != "lexical" else None
+        best: dict[tuple[str, str, int, int], Hit] = {}
+        for (_dir, scope_repo), store in scopes.items():
+            for glob in globs:
+                if stop is not None and stop():
+                    return []
+                hits = search(
+                    store, encoder, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob
+                )
+                for h in hits:
+                    key = (h.chunk.repo, h.chunk.path, h.chunk.start_line, h.chunk.end_line)
+                    if key not in best or best[key].score < h.score:
+                        best[key] = h
+        return sorted(best.values(), key=lambda h: -h.score)[: q.limit]
+
+    def related(
+        self,
+        folder: Folder,
+        rel: str,
+        line: int,
+        limit: int = 10,
+        *,
+        languages: Sequence[str] | None = None,
+        path_glob: str | None = None,
+    ) -> tuple[StoredChunk | None, list[Hit]]:
+        """(the chunk at `rel`:`line` (0-based), the chunks most like it); (None, []) when no indexed chunk covers
+        that line. Needs no encoder: the query vector comes from the index."""
+        from indexer.search import related
+
+        store = self.store(folder, create=False)
+        if store is None:
+            return None, []
+        langs = list(languages) if languages else None
+        return related(store, folder.repo, rel, line, limit, languages=langs, path_glob=path_glob)
+
+    def read(
+        self,
+        folder: Folder,
+        rel: str,
+        start_line: int | None = None,
+        end_line: int | None = None,
+        *,
+        max_lines: int | None = None,
+        max_chars: int | None = None,
+    ) -> Lines:
+        """Lines `start_line`..`end_line` (0-based, inclusive; default the whole file) of an indexed file, cut to
+        `max_lines` and `max_chars`. Only files the index holds are read: ignored, skipped and secret-bearing files
+        and paths out of the root raise ``PathOutside``/``FileNotFoundError``."""
+        rel = folder.inside(rel)
+        store = self.store(folder, create=False)
+        record = None if store is None else store.files(folder.repo).get(rel)
+        if record is None or record.status != "indexed":
+            why = f"skipped ({record.reason})" if record is not None else "not in the index"
+            raise FileNotFoundError(f"{rel}: {why}; only indexed files of {folder.root} can be read")
+        lines = (folder.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
+        start = max(0, start_line or 0)
+        end = len(lines) - 1 if end_line is None else min(end_line, len(lines) - 1)
+        if start > end and lines:
+            raise ValueError(f"{rel}: no lines in {start}..{end} (the file has {len(lines)} lines)")
+        stop = end if max_lines is None else min(end, start + max_lines - 1)
+        chosen: list[str] = []
+        size = 0
+        for line in lines[start : stop + 1]:
+            if max_chars is not None and size + len(line) + 1 > max_chars and chosen:
+                break
+            chosen.append(line if max_chars is None else line[:max_chars])
+            size += len(line) + 1
+        last = start + len(chosen) - 1
+        return Lines(rel, start, last, len(lines), "\n".join(chosen), truncated=last < end)
+
+    def skipped_files(self, folder: Folder) -> list[tuple[str, str]]:
+        """(path, reason) of every file the folder's index skipped."""
+        store = self.store(folder, create=False)
+        if store is None:
+            return []
+        return sorted((r.path, r.reason or "") for r in store.files(folder.repo).values() if r.status == "skipped")
+
+    def stats(self, folder: Folder) -> dict[str, Any]:
+        """The folder's index folder: counts, versions, bytes (``Store.stats``); {} before it exists."""
+        store = self.store(folder, create=False)
+        return {} if store is None else store.stats()
+
+    # -- lifecycle ------------------------------------------------------------------------------------------------
+
+    def close(self) -> list[Callable[[], None]]:
+        """No new writes; a running full run stops at its next file. Returns the watchers' ``stop``s (call them off
+        any event loop; ``close_now`` does)."""
+        for folder in self.folders:
+            folder.cancel.set()
+        self.writer.close()
+        stops = []
+        for folder in self.folders:
+            watcher, folder.watcher = folder.watcher, None
+            if watcher is not None:
+                stops.append(watcher.stop)
+        return stops
+
+    def close_now(self) -> None:
+        for stop in self.close():
+            stop()

@@ -1,0 +1,99 @@
+"""Settings every front door shares, each with its one default: the model (``--model`` -> ``$SEMCODE_MODEL`` ->
+``model`` in the config file -> the shipped model), the index folder of a repository root, and the options of
+discovery and indexing. Front doors parse their own flags or protocol options into a ``Settings``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from indexer.index import IndexOptions
+
+MODEL_ENV = "SEMCODE_MODEL"
+MAX_FILE_MB = 2.0  # files over this many MB are skipped with a reason
+DEBOUNCE_S = 0.3  # a file must be quiet this long before the watcher re-indexes it
+
+
+def config_file() -> Path:
+    """``$XDG_CONFIG_HOME/semcode/config.toml`` (platformdirs' user config dir)."""
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("semcode")) / "config.toml"
+
+
+def configured_model(explicit: str | None) -> str:
+    """The model to load, by the resolution order of every front door: ``explicit`` (``--model``,
+    ``initializationOptions.model``, ``semcode.open(model=...)``) -> ``$SEMCODE_MODEL`` -> ``model = "..."`` in
+    ``config_file()`` -> the model shipped with semcode (its folder). Raises ValueError for an unreadable config
+    file."""
+    if explicit:
+        return explicit
+    if os.environ.get(MODEL_ENV, "").strip():
+        return os.environ[MODEL_ENV].strip()
+    path = config_file()
+    if path.is_file():
+        try:
+            value = tomllib.loads(path.read_text(encoding="utf-8")).get("model")
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+            raise ValueError(f"{path}: cannot read the semcode config file ({e})") from e
+        if value is not None and not (isinstance(value, str) and value.strip()):
+            raise ValueError(f"{path}: `model` must be a non-empty string (a checkpoint folder or hub id)")
+        if value:
+            return value.strip()
+    from encoder.load import default_model
+
+    return str(default_model())
+
+
+def indexes_dir() -> Path:
+    """Where default index folders live: the user cache dir (``~/.cache/semcode/indexes`` on Linux)."""
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("semcode")) / "indexes"
+
+
+def default_index_dir(root: Path) -> str:
+    """The index folder of a repository root when none is named: ``<indexes_dir>/<name>-<hash of the path>``."""
+    resolved = root.resolve()
+    key = hashlib.blake2b(str(resolved).encode(), digest_size=6).hexdigest()
+    return str(indexes_dir() / f"{resolved.name}-{key}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What an index is opened with. None means "the default" (see each field)."""
+
+    model: str | None = None  # checkpoint folder or hub id (default: configured_model(None))
+    index_dir: str | None = None  # one LanceDB folder for every root (default: one per root, default_index_dir)
+    device: str | None = None  # "cpu", "cuda", ... (default: CUDA if available)
+    dtype: str | None = None  # "fp32", "bf16", "fp16" (default: bf16 where native, else fp32)
+    threads: int | None = None  # torch CPU threads (default: torch's choice)
+    max_tokens: int | None = None  # chunk budget and encoder limit (default: the model's, 8192)
+    max_file_mb: float = MAX_FILE_MB
+    include_secrets: bool = False  # also index .env, *.pem, *.key, id_rsa, ...
+    extra_excludes: tuple[str, ...] = field(default=())  # gitignore-syntax lines, relative to each root
+    debounce_s: float = DEBOUNCE_S
+
+    def resolved_model(self) -> str:
+        return configured_model(self.model)
+
+    def index_dir_for(self, root: Path) -> str:
+        return self.index_dir or default_index_dir(root)
+
+    def index_options(self, max_tokens: int, vector_index_min_rows: int | None = None) -> IndexOptions:
+        """Indexing options (``max_tokens``: the loaded encoder's limit). The vector index is built separately
+        (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given."""
+        from indexer.discover import DiscoverOptions
+        from indexer.index import IndexOptions
+
+        discover = DiscoverOptions(
+            max_file_bytes=int(self.max_file_mb * 1024 * 1024),
+            include_secrets=self.include_secrets,
+            extra_excludes=self.extra_excludes,
+        )
+        return IndexOptions(discover=discover, max_tokens=max_tokens, vector_index_min_rows=vector_index_min_rows)

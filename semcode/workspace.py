@@ -1,0 +1,79 @@
+"""Repository identity, defined once: a served root, its repo id, paths relative to it, and its index folder.
+
+``Folder`` is one repository root an engine serves, with the state every front door reports: "new" (nothing
+indexed in this process yet), "indexing", "ready" or "error", the counts of its index and the work still pending.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from indexer.identity import find_root, repo_id
+
+if TYPE_CHECKING:
+    from indexer.store import Store
+    from indexer.watch import Watcher
+
+__all__ = ["Folder", "PathOutside", "find_root", "index_root", "repo_id"]
+
+
+class PathOutside(ValueError):
+    """A path that is not inside a served root (``..``, an absolute path elsewhere, a symlink out)."""
+
+
+def index_root(path: Path) -> Path:
+    """The root to index for a folder named on a command line: the folder itself, resolved."""
+    if not path.is_dir():
+        raise ValueError(f"{path}: not a folder")
+    return path.resolve()
+
+
+class Folder:
+    """One repository root served by an engine."""
+
+    def __init__(self, root: Path, index_dir: str) -> None:
+        self.root = root.resolve()
+        self.repo = repo_id(self.root)
+        self.index_dir = index_dir
+        self.store: Store | None = None  # opened by the engine (folders naming one index folder share it)
+        self.watcher: Watcher | None = None
+        self.state = "new"
+        self.files = self.chunks = self.skipped = 0
+        self.pending = 0  # files the running full run has still to look at
+        self.last_error: str | None = None
+        self.cancel = threading.Event()  # the folder was removed or the engine closes: a full run stops
+
+    def relative(self, path: Path) -> str | None:
+        """`path` relative to the root (POSIX), or None when it lies outside (after resolving symlinks)."""
+        try:
+            return path.resolve().relative_to(Path(self.repo)).as_posix()
+        except ValueError:
+            return None
+
+    def inside(self, rel: str) -> str:
+        """A repository-relative path checked to stay inside the root (no ``..``, no absolute path, no symlink
+        out): its normalised POSIX form. Raises ``PathOutside``."""
+        if not rel or os.path.isabs(rel) or "\\" in rel or "\0" in rel:
+            raise PathOutside(f"{rel!r}: expected a path relative to {self.root}")
+        parts = [p for p in rel.split("/") if p not in ("", ".")]
+        if not parts or ".." in parts:
+            raise PathOutside(f"{rel!r}: expected a path inside {self.root} (no '..')")
+        clean = "/".join(parts)
+        if self.relative(self.root / clean) != clean:
+            raise PathOutside(f"{rel!r}: resolves outside {self.root} (a symlink out of the repository)")
+        return clean
+
+    def refresh_counts(self) -> None:
+        """Re-read this folder's counts from its store (worker threads only: this reads LanceDB)."""
+        if self.store is None:
+            return
+        records = self.store.files(self.repo).values()
+        self.files = sum(r.status == "indexed" for r in records)
+        self.skipped = sum(r.status == "skipped" for r in records)
+        self.chunks = self.store.count_chunks(self.repo)
+
+    def fail(self, message: str) -> None:
+        self.state, self.last_error = "error", message

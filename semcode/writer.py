@@ -1,0 +1,59 @@
+"""The single writer: the one thread that makes every write to the indexes a process holds.
+
+Jobs run one at a time. ``urgent`` ones (a save, an open buffer, a watcher's batch) run in the order they came, and
+also whenever the running job calls ``drain`` (a full run does, between files), so they never wait for a whole run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+
+class Writer:
+    """The one thread that writes to the indexes. Jobs run one at a time; ``urgent`` ones in the order they came,
+    and also whenever the running job calls ``drain`` (a full run does, between files), so they never wait for a
+    whole run."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcode-writer")
+        self._urgent: deque[tuple[Callable[[], Any], Future[Any]]] = deque()
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args)
+
+    def urgent(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:  # any thread
+        future: Future[Any] = Future()
+        self._urgent.append((functools.partial(fn, *args), future))
+        try:
+            self._pool.submit(self.drain)
+        except RuntimeError:  # closed
+            self.close()
+        return future
+
+    def drain(self) -> None:
+        """Run the urgent jobs queued so far (on the writer thread only)."""
+        while True:
+            try:
+                job, future = self._urgent.popleft()
+            except IndexError:
+                return
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(job())
+                except Exception as e:
+                    future.set_exception(e)
+
+    def close(self) -> None:
+        """No new jobs; queued ones are cancelled; a running one finishes (a full run stops at its next file once
+        its folder's ``cancel`` is set)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        while True:
+            try:
+                _job, future = self._urgent.popleft()
+            except IndexError:
+                return
+            future.cancel()
