@@ -193,7 +193,8 @@ def _base_rules(root: str, options: DiscoverOptions) -> _Rules:
 # per-file checks
 
 
-def _secret_pattern(name: str) -> str | None:
+def secret_pattern(name: str) -> str | None:
+    """The ``SECRET_PATTERNS`` entry a file name matches (a secret-bearing file: never indexed by default)."""
     low = name.lower()
     if low in NOT_SECRET:
         return None
@@ -220,7 +221,7 @@ def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, ex
     """rel when the file is indexed, a Skip to report, or None to drop it silently. Explicit files (named by the
     user) report what a walk drops silently."""
     name = rel.rsplit("/", 1)[-1]
-    if not options.include_secrets and (pat := _secret_pattern(name)):
+    if not options.include_secrets and (pat := secret_pattern(name)):
         return Skip(rel, f"secret-bearing file (matches {pat!r}); set include_secrets to index it")
     if name.lower() in GENERATED_FILES:
         return Skip(rel, "generated dependency lock file")

@@ -28,12 +28,12 @@ from .chunk import chunk_source
 from .discover import (
     BINARY_SNIFF_BYTES,
     DiscoverOptions,
-    _secret_pattern,
     _too_big,
     discover,
     discover_paths,
     is_ignored,
     read_source,
+    secret_pattern,
 )
 from .identity import repo_id
 from .languages import language_for
@@ -239,7 +239,7 @@ def update_buffer(
     if old is not None and old.status == "indexed" and old.content_hash == digest:
         return run.finish()  # the index already holds this text
     language = language_for(path)
-    secret = None if opts.discover.include_secrets else _secret_pattern(path.rsplit("/", 1)[-1])
+    secret = None if opts.discover.include_secrets else secret_pattern(path.rsplit("/", 1)[-1])
     size = len(text.encode("utf-8", "surrogatepass"))
     longest = max((len(line) for line in text.split("\n")), default=0)
     reason: str | None = None

@@ -1,8 +1,9 @@
 """The ``semcode`` console entry point.
 
-Commands: ``demo``, ``encode``, ``chunks``, ``index``, ``search``, ``related``, ``status``, ``watch`` and ``lsp``
-(the language server over stdio). The model: ``--model`` -> ``$SEMCODE_MODEL`` -> ``model`` in the config file ->
-the model shipped with semcode (``options.configured_model``).
+Commands: ``demo``, ``encode``, ``chunks``, ``index``, ``search``, ``related``, ``status``, ``watch``, ``lsp`` (the
+language server over stdio) and ``mcp`` (the MCP server). Each is a few lines over the core, ``semcode``; ``lsp`` and
+``mcp`` launch the other front doors through their entry points only. The model: ``--model`` -> ``$SEMCODE_MODEL``
+-> ``model`` in the config file -> the model shipped with semcode (``semcode.settings.configured_model``).
 """
 
 from __future__ import annotations
@@ -155,6 +156,36 @@ def build_parser() -> argparse.ArgumentParser:
         "lsp",
         help="run the language server over stdio (settings come from the client's initializationOptions)",
     )
+
+    mc = sub.add_parser(
+        "mcp",
+        help="run the MCP server for code chatbots and agents (stdio, or streamable HTTP with --http)",
+        description=(
+            "Serves search_code, related_code, read_code, index_status and reindex over MCP. The roots are indexed "
+            "in the background and watched (unless --read-only); searches answer meanwhile."
+        ),
+    )
+    mc.add_argument(
+        "roots", nargs="*", metavar="ROOT", type=Path, help="repository roots (default: the current folder)"
+    )
+    _index_options(mc)
+    mc.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765)",
+    )
+    mc.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve an index other processes maintain: no indexing, no watching, no reindex tool",
+    )
+    mc.add_argument(
+        "--token",
+        default=None,
+        help="bearer token HTTP clients must send (default: $SEMCODE_MCP_TOKEN; required off loopback)",
+    )
+    mc.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     return parser
 
 
@@ -455,6 +486,14 @@ def _lsp(args: argparse.Namespace) -> int:
     return 0
 
 
+def _mcp(args: argparse.Namespace) -> int:
+    from mcp_server.server import serve  # launching the MCP server: its entry point, nothing else of it
+    from semcode.workspace import index_root
+
+    roots = [index_root(r) for r in args.roots or [Path.cwd()]]
+    return serve(_settings(args), roots, http=args.http, read_only=args.read_only, token=args.token)
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": _demo,
     "encode": _encode,
@@ -465,6 +504,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": _status,
     "watch": _watch,
     "lsp": _lsp,
+    "mcp": _mcp,
 }
 
 
