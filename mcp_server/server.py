@@ -38,6 +38,14 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def is_unspecified(host: str) -> bool:
+    """A wildcard bind address (0.0.0.0, ::): every interface."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:
+        return False
+
+
 def parse_http(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:8765`` for IPv6) -> (host, port); ValueError with the expected form."""
     host, sep, port = value.rpartition(":")
@@ -54,7 +62,8 @@ def start_indexing(engine: Engine) -> None:
         try:
             engine.index_folder(folder)
         except Exception as e:
-            log.error("semcode mcp: indexing %s failed: %s", folder.root, e)
+            log.error("indexing %s failed: %s", folder.root, e)
+            folder.fail(f"indexing failed: {e}")  # also a failure before the run starts (e.g. the model)
             return
         if folder.cancel.is_set():
             return
@@ -87,6 +96,24 @@ class BearerToken:
         await self.app(scope, receive, send)
 
 
+class SameOrigin:
+    """ASGI middleware for wildcard binds (0.0.0.0, ::), which clients reach by names the server cannot list: a
+    request that carries an ``Origin`` (a browser) must come from the host it addresses, else 403 (DNS rebinding)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            origin, host = headers.get(b"origin"), headers.get(b"host", b"")
+            if origin is not None and origin.split(b"://", 1)[-1].rstrip(b"/") != host:
+                await send({"type": "http.response.start", "status": 403, "headers": []})
+                await send({"type": "http.response.body", "body": b"Invalid Origin header"})
+                return
+        await self.app(scope, receive, send)
+
+
 def http_app(engine: Engine, host: str, port: int, token: str | None) -> Any:
     """The ASGI app of ``--http``: the SDK's streamable HTTP app with Host/Origin checks, behind the bearer token
     when one is set (required off loopback)."""
@@ -99,13 +126,16 @@ def http_app(engine: Engine, host: str, port: int, token: str | None) -> Any:
         )
     names = ["127.0.0.1", "localhost", "[::1]"] if is_loopback(host) else [f"[{host}]" if ":" in host else host]
     security = TransportSecuritySettings(
-        enable_dns_rebinding_protection=True,
+        # a wildcard bind (0.0.0.0, ::) is reached by names it cannot know: SameOrigin and the token guard it
+        enable_dns_rebinding_protection=not is_unspecified(host),
         allowed_hosts=[f"{n}:{port}" for n in names] + [f"{n}:*" for n in names],
         allowed_origins=[f"{scheme}://{n}:{port}" for n in names for scheme in ("http", "https")],
     )
     app = build_server(engine).streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
     )
+    if is_unspecified(host):
+        app = SameOrigin(app)
     return BearerToken(app, token) if token else app
 
 
@@ -125,7 +155,11 @@ def serve(
         if http is not None:
             host, port = parse_http(http)
             app = http_app(engine, host, port, token)  # refuses an open bind before anything starts
-        if not read_only:
+        if read_only:
+            for folder in engine.folders:  # the state and counts of the index others maintain
+                if engine.store(folder, create=False) is not None:
+                    folder.refresh_counts()
+        else:
             start_indexing(engine)
         if http is None:
             build_server(engine).run("stdio")

@@ -136,8 +136,8 @@ def _result(model: BaseModel, text: str) -> CallToolResult:
 def progress_of(folders: list[Folder]) -> IndexProgress:
     states = {f.state for f in folders} or {"new"}
     state = next((s for s in ("error", "indexing", "new") if s in states), "ready")
-    files, pending = sum(f.files for f in folders), sum(f.pending for f in folders)
-    complete = 1.0 if state != "indexing" else files / max(1, files + pending)
+    files, pending, total = (sum(getattr(f, k) for f in folders) for k in ("files", "pending", "total"))
+    complete = 1.0 if state != "indexing" else (total - pending) / total if total else 0.0
     return IndexProgress(
         state=state, complete=round(complete, 3), files=files, chunks=sum(f.chunks for f in folders), pending=pending
     )

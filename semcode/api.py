@@ -65,7 +65,7 @@ class UpdateSummary:
 class RepositoryStatus:
     root: str
     index_dir: str
-    state: str  # "new" (not indexed by this process yet), "indexing", "ready" or "error"
+    state: str  # "new" (no index of it yet), "indexing", "ready" or "error"
     files: int
     chunks: int
     pending: int  # files the running update has still to look at

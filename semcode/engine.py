@@ -215,7 +215,7 @@ class Engine:
         folder.state, folder.last_error = "indexing", None
 
         def on_progress(p: Progress) -> None:
-            folder.pending = p.files_total - p.files_done
+            folder.pending, folder.total = p.files_total - p.files_done, p.files_total
             if progress is not None:
                 progress(p)
 
@@ -232,7 +232,7 @@ class Engine:
             folder.fail(f"indexing failed: {e}")
             raise
         finally:
-            folder.pending = 0
+            folder.pending = folder.total = 0
         folder.refresh_counts()
         if not folder.cancel.is_set():  # else the folder was removed, or the engine closes
             folder.state = "ready"

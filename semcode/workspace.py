@@ -1,7 +1,7 @@
 """Repository identity, defined once: a served root, its repo id, paths relative to it, and its index folder.
 
-``Folder`` is one repository root an engine serves, with the state every front door reports: "new" (nothing
-indexed in this process yet), "indexing", "ready" or "error", the counts of its index and the work still pending.
+``Folder`` is one repository root an engine serves, with the state every front door reports: "new" (no index of
+it yet), "indexing", "ready" or "error", the counts of its index and the work still pending.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class Folder:
         self.state = "new"
         self.files = self.chunks = self.skipped = 0
         self.pending = 0  # files the running full run has still to look at
+        self.total = 0  # files that run looks at in all (0 before its walk is done)
         self.last_error: str | None = None
         self.cancel = threading.Event()  # the folder was removed or the engine closes: a full run stops
 
@@ -74,6 +75,8 @@ class Folder:
         self.files = sum(r.status == "indexed" for r in records)
         self.skipped = sum(r.status == "skipped" for r in records)
         self.chunks = self.store.count_chunks(self.repo)
+        if self.state == "new" and self.files + self.skipped:
+            self.state = "ready"  # an index built earlier (or by another process): ready as of its last update
 
     def fail(self, message: str) -> None:
         self.state, self.last_error = "error", message
