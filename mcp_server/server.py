@@ -131,7 +131,7 @@ def http_app(engine: Engine, host: str, port: int, token: str | None) -> Any:
         allowed_hosts=[f"{n}:{port}" for n in names] + [f"{n}:*" for n in names],
         allowed_origins=[f"{scheme}://{n}:{port}" for n in names for scheme in ("http", "https")],
     )
-    app = build_server(engine).streamable_http_app(
+    app: Any = build_server(engine).streamable_http_app(
         streamable_http_path=MCP_PATH, transport_security=security, host=host
     )
     if is_unspecified(host):
