@@ -282,7 +282,15 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
     index_dir = tmp / "index"
     say(f"index: {index_dir}; server: {sys.executable} -m lsp_server.cli lsp (stdio); {os.cpu_count()} CPUs")
     options = {"model": model, "indexDir": str(index_dir)}
+    t0 = time.perf_counter()
     client = await start(root, options)
+    init_s = time.perf_counter() - t0
+    _first_s, first = await timed_search(client, "read a configuration file", "hybrid")
+    say(
+        f"time to the initialize reply: {init_s * 1000:.0f} ms after the server process started; to the first "
+        f"semcode/search answer: {(time.perf_counter() - t0) * 1000:.0f} ms "
+        f"({'an error' if isinstance(first, JsonRpcException) else f'state {first.index.state!r}'})"
+    )
     try:
         during, n_errors = await during_indexing(client, args.interval_ms / 1000, args.index_deadline)
         status = await wait_ready(client, args.index_deadline)

@@ -7,10 +7,30 @@
 The encoder knows nothing of files, indexes or LSP.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .config import ConfigError, EncoderConfig
-from .encode import Encoder, EncodeStats, load_encoder, load_tokenizer, plan_batches
 from .load import CheckpointError
-from .tokenize import TextTokenizer
+
+if TYPE_CHECKING:
+    from .encode import Encoder, EncodeStats, load_encoder, load_tokenizer, plan_batches
+    from .tokenize import TextTokenizer
+
+# torch and tokenizers load on first use of these names (PEP 562): `import encoder` alone stays cheap
+_LAZY = {
+    "Encoder": "encode", "EncodeStats": "encode", "load_encoder": "encode", "load_tokenizer": "encode",
+    "plan_batches": "encode", "TextTokenizer": "tokenize",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "CheckpointError",

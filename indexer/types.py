@@ -6,6 +6,10 @@ import hashlib
 from dataclasses import dataclass, field
 
 
+class StoreError(Exception):
+    """The index directory cannot be used as it is (not an index, another format, or damaged)."""
+
+
 @dataclass(frozen=True)
 class Chunk:
     """One searchable span of one file. Lines and columns are 0-based; columns count Python str characters (code

@@ -9,23 +9,23 @@ language server over stdio) and ``mcp`` (the MCP server). Each is a few lines ov
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
+import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from indexer.index import IndexReport, Progress
-    from indexer.store import Hit
-    from semcode import Engine, Folder, Settings
+    from semcode import Engine, Settings
 
-MODEL_HELP = (
-    "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
-    "then the model shipped with semcode)"
-)
+    from .cli_output import ProgressDisplay
+
 DEMO_TEXTS = [
     "def add(a, b):\n    return a + b",
     "def sum_two(x, y):\n    return x + y",
@@ -34,181 +34,22 @@ DEMO_TEXTS = [
 ]
 
 
-def _encoder_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
-    p.add_argument(
-        "--dtype",
-        default=None,
-        choices=["fp32", "bf16", "fp16"],
-        help="default: bf16 on CUDA or CPUs with native bf16, else fp32",
-    )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--max-tokens", type=int, default=None, help="truncate longer texts (counted and reported)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semcode", description="Local semantic code search.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    demo = sub.add_parser(
-        "demo",
-        help="encode a few code snippets and print their cosine similarities",
-        description=(
-            "Encodes a few snippets with the model (default: the one shipped with semcode) and prints the "
-            "similarity matrix. --tiny uses a tiny ModernBERT with RANDOM weights instead (a smoke test of loading)."
-        ),
-    )
-    demo.add_argument("--model", default=None, help=MODEL_HELP)
-    demo.add_argument("--tiny", action="store_true", help="a tiny random model (similarities carry no meaning)")
-    _encoder_options(demo)
-
-    enc = sub.add_parser("encode", help="print the embedding of each TEXT (one JSON line per text with --json)")
-    enc.add_argument("texts", nargs="+", metavar="TEXT")
-    enc.add_argument("--model", default=None, help=MODEL_HELP)
-    enc.add_argument("--kind", choices=["document", "query"], default="document")
-    enc.add_argument("--json", action="store_true", help="one JSON object per line: {text, vector}")
-    _encoder_options(enc)
-
-    ch = sub.add_parser(
-        "chunks",
-        help="print the chunks of files or folders, and every skipped file with its reason",
-        description=(
-            "Shows what semcode would index: each chunk (path:lines, language, kind, symbol, tokens) and each "
-            "skipped file with the reason. Lines are 1-based in the text output and 0-based in --json. "
-            "Folders are walked honouring .gitignore, .git/info/exclude and .semcodeignore."
-        ),
-    )
-    ch.add_argument("paths", nargs="+", metavar="PATH", type=Path)
-    ch.add_argument(
-        "--json",
-        action="store_true",
-        help='one JSON object per line: {"path", "language", "start_line", "end_line", "symbol", "kind", '
-        '"tokens"} per chunk (0-based lines), {"path", "skipped"} per skipped file',
-    )
-    ch.add_argument("--model", default=None, help="checkpoint whose tokenizer counts tokens; " + MODEL_HELP)
-    ch.add_argument("--max-tokens", type=int, default=8192, help="token budget of one chunk (default 8192)")
-    ch.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
-    ch.add_argument("--include-secrets", action="store_true", help="also chunk .env, *.pem, *.key, id_rsa, ...")
-    ch.add_argument("--no-header", action="store_true", help="embed code without the path/symbol header line")
-    ch.add_argument("--show-text", action="store_true", help="also print each chunk's text (text output only)")
-
-    ix = sub.add_parser(
-        "index",
-        help="index repositories (incremental: only changed files are re-chunked, only new chunks re-encoded)",
-        description="Walks each PATH (a repository), chunks changed files, embeds new chunks, writes LanceDB.",
-    )
-    ix.add_argument("paths", nargs="+", metavar="PATH", type=Path)
-    _index_options(ix)
-    ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
-    ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
-    ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
-    ix.add_argument("--json", action="store_true", help="print the run's report as one JSON object")
-    _encoder_options(ix)
-
-    se = sub.add_parser("search", help="search the index", description="Semantic, lexical or hybrid search.")
-    se.add_argument("query")
-    _index_options(se)
-    se.add_argument("--mode", choices=["hybrid", "semantic", "lexical"], default="hybrid")
-    se.add_argument("--path", default=None, help="only paths matching this glob, e.g. 'src/**/*.py'")
-    se.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
-    se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
-    se.add_argument("--limit", type=int, default=10)
-    se.add_argument(
-        "--json",
-        action="store_true",
-        help='one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", '
-        '"score", "reasons"} (0-based lines)',
-    )
-    _encoder_options(se)
-
-    wa = sub.add_parser(
-        "watch",
-        help="index a repository, then keep the index current as files change (until Ctrl-C)",
-        description="Runs `semcode index PATH`, then re-indexes changed files as they are saved (debounced per file).",
-    )
-    wa.add_argument("path", metavar="PATH", type=Path)
-    _index_options(wa)
-    wa.add_argument(
-        "--debounce", type=float, default=0.3, help="seconds a file must be quiet before it is re-indexed (default 0.3)"
-    )
-    wa.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
-    wa.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
-    _encoder_options(wa)
-
-    rel = sub.add_parser(
-        "related",
-        help="code like the chunk at FILE:LINE[:COL] (the chunk itself and overlapping spans are not results)",
-    )
-    rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
-    _index_options(rel)
-    rel.add_argument("--path", default=None, help="only paths matching this glob")
-    rel.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
-    rel.add_argument("--limit", type=int, default=10)
-    rel.add_argument("--json", action="store_true", help="same objects as search --json")
-
-    st = sub.add_parser("status", help="what the index holds, and which files were skipped and why")
-    _index_options(st)
-    st.add_argument("--repo", type=Path, default=None, help="repository (default: the one holding the cwd)")
-    st.add_argument("--json", action="store_true")
-
-    sub.add_parser(
-        "lsp",
-        help="run the language server over stdio (settings come from the client's initializationOptions)",
-    )
-
-    mc = sub.add_parser(
-        "mcp",
-        help="run the MCP server for code chatbots and agents (stdio, or streamable HTTP with --http)",
-        description=(
-            "Serves search_code, related_code, read_code, index_status and reindex over MCP. The roots are indexed "
-            "in the background and watched (unless --read-only); searches answer meanwhile."
-        ),
-    )
-    mc.add_argument(
-        "roots", nargs="*", metavar="ROOT", type=Path, help="repository roots (default: the current folder)"
-    )
-    _index_options(mc)
-    mc.add_argument(
-        "--http",
-        metavar="HOST:PORT",
-        default=None,
-        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765)",
-    )
-    mc.add_argument(
-        "--read-only",
-        action="store_true",
-        help="serve an index other processes maintain: no indexing, no watching, no reindex tool",
-    )
-    mc.add_argument(
-        "--token",
-        default=None,
-        help="bearer token HTTP clients must send (default: $SEMCODE_MCP_TOKEN; required off loopback)",
-    )
-    mc.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    return parser
-
-
-def _index_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--index-dir",
-        default=None,
-        help="LanceDB folder or URI (default: the user cache dir, keyed by the repository root)",
-    )
-    p.add_argument("--model", default=None, help=MODEL_HELP)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    from .cli_args import build_parser
+
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="semcode: %(message)s")
     from encoder import CheckpointError
-    from indexer.store import StoreError
+    from indexer.types import StoreError
 
     try:
         return COMMANDS[args.command](args)
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `semcode ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -306,95 +147,111 @@ def _chunks(args: argparse.Namespace) -> int:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from semcode.workspace import index_root
 
+    from .cli_output import ProgressDisplay, print_report, report_json
+
     engine = _engine(args, [index_root(p) for p in args.paths])
-    bars: dict[Path, Any] = {}
-
-    def update(folder: Folder, p: Progress) -> None:
-        if folder.root not in bars:
-            quiet = args.json or not sys.stderr.isatty()
-            bars[folder.root] = tqdm(total=0, unit="file", desc=folder.root.name, disable=quiet, leave=True)
-        bar = bars[folder.root]
-        bar.total, bar.n = p.files_total, p.files_done
-        bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
-        bar.refresh()
-
+    display = ProgressDisplay(args.quiet or args.json)
     try:
-        reports = engine.update(update, rebuild=args.rebuild)
+        reports = engine.update(lambda folder, p: display.update(folder.root, p), rebuild=args.rebuild)
+    except KeyboardInterrupt:
+        display.close()
+        return _interrupted(engine, display)
     finally:
-        for bar in bars.values():
-            bar.close()
+        display.close()
         engine.close_now()
     if args.json:
-        out = {str(root): _report_json(r) for root, r in reports.items()}
-        print(json.dumps(out))
+        print(json.dumps({str(root): report_json(r) for root, r in reports.items()}))
         return 0
     for folder in engine.folders:
-        r = reports[folder.root]
-        print(
-            f"{folder.root}: {r.files_seen} files ({r.files_changed} changed, {r.files_unchanged} unchanged, "
-            f"{r.files_deleted} deleted), {r.chunks_written} chunks written, {r.chunks_encoded} encoded "
-            f"({r.tokens_encoded} tokens) in {r.seconds:.1f} s; index: {folder.index_dir}"
-        )
-        reasons: dict[str, int] = {}
-        for skip in r.skipped:
-            key = skip.reason.split(" (")[0].split(":")[0]
-            reasons[key] = reasons.get(key, 0) + 1
-        for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
-            print(f"  skipped {n}: {reason}")
+        print_report(folder.root, folder.index_dir, reports[folder.root])
     return 0
 
 
-def _report_json(r: IndexReport) -> dict[str, Any]:
-    return {k: v for k, v in vars(r).items() if k not in ("skipped", "problems")} | {
-        "skipped": [vars(s) for s in r.skipped]
-    }
+def _interrupted(engine: Engine, display: ProgressDisplay) -> int:
+    """Ctrl-C during `index`: let the run stop at its next file (what is written stays), say what was kept and how
+    to finish, exit 130. A second Ctrl-C stops waiting."""
+    engine.close()
+    print("\nsemcode: interrupted; finishing the file in progress (Ctrl-C again to stop at once)", file=sys.stderr)
+    with contextlib.suppress(KeyboardInterrupt):
+        engine.writer.join()
+    for folder in engine.folders:
+        p = display.last.get(folder.root)
+        kept = (
+            f"{p.files_done} of {p.files_total} files looked at, {p.chunks_written} chunks written" if p else "nothing"
+        )
+        print(f"semcode: {folder.root}: kept {kept}; run `semcode index {folder.root}` to finish", file=sys.stderr)
+    return 130
 
 
 def _search(args: argparse.Namespace) -> int:
-    from semcode import SearchQuery
     from semcode.workspace import find_root, repo_id
 
-    engine = _engine(args, [find_root(args.repo or Path.cwd())])
-    query = SearchQuery(args.query, args.limit, args.mode, [args.path] if args.path else None, args.lang)
-    repo = repo_id(args.repo) if args.repo else None
-    _print_hits(engine.search(query, repo=repo, everywhere=repo is None), args.json)
+    from .cli_output import print_hits
+
+    settings = _settings(args)
+    root = find_root(args.repo or Path.cwd())
+    payload = {"root": str(root), "query": args.query, "limit": args.limit, "mode": args.mode}
+    payload |= {"paths": [args.path] if args.path else None, "languages": args.lang}
+    payload |= {"repo": repo_id(args.repo) if args.repo else None, "everywhere": args.repo is None}
+    answer = _answer(args, settings, root, "search", payload)
+    if not answer["hits"] and answer["indexed_files"] == 0:
+        raise ValueError(_not_indexed(root, settings.index_dir_for(root)))
+    print_hits(answer["hits"], args.json)
     return 0
 
 
-def _print_hits(hits: list[Hit], as_json: bool) -> None:
-    for h in hits:
-        c = h.chunk
-        if as_json:
-            row = {"path": c.path, "repo": c.repo, "start_line": c.start_line, "end_line": c.end_line}
-            row |= {"symbol": c.qualified_name, "kind": c.kind, "language": c.language}
-            print(json.dumps(row | {"score": round(h.score, 6), "reasons": list(h.reasons)}))
-        else:
-            print(
-                f"{h.score:.4f}  {c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.kind} {c.qualified_name or '-'}  "
-                f"[{'+'.join(h.reasons)}]"
-            )
-    if not hits and not as_json:
-        print("no results", file=sys.stderr)
+def _answer(args: argparse.Namespace, settings: Settings, root: Path, cmd: str, payload: dict[str, Any]) -> Any:
+    """The daemon's answer when one serves this index (starting one for next time when none does, unless
+    --no-daemon), else the same answer computed here. Never creates an index folder."""
+    from indexer.identity import is_index
+
+    from . import daemon
+
+    index_dir = settings.index_dir_for(root)
+    if not is_index(Path(index_dir)):
+        raise ValueError(_not_indexed(root, index_dir))
+    if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
+        sock = daemon.socket_path(settings, index_dir)
+        answer = daemon.ask(sock, cmd, payload)
+        if answer is not None and answer["ok"]:
+            return answer
+        if answer is not None and answer.get("expected"):
+            raise ValueError(answer["error"])
+        if answer is None and cmd != "status":  # status alone is not worth loading a model for
+            daemon.spawn(settings, index_dir, root, sock)
+    from semcode import Engine
+
+    engine = Engine(settings, [root])
+    try:
+        return daemon.Daemon(engine, Path(), 0).handle({"version": daemon.PROTOCOL, "cmd": cmd, "args": payload})
+    finally:
+        engine.close_now()
+
+
+def _not_indexed(root: Path, index_dir: str) -> str:
+    return f"{root} is not indexed yet (no index in {index_dir}); index it with: semcode index {root}"
 
 
 def _related(args: argparse.Namespace) -> int:
     from semcode.workspace import find_root
 
+    from .cli_output import print_hits
+
     where, line, _col = _parse_location(args.location)
     file = Path(where).resolve()
-    engine = _engine(args, [find_root(file)])
-    folder = engine.folders[0]
-    rel = folder.relative(file) or file.name
-    chunk, hits = engine.related(folder, rel, line, args.limit, languages=args.lang, path_glob=args.path)
+    root = find_root(file)
+    rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
+    payload = {"root": str(root), "path": rel, "line": line, "limit": args.limit}
+    payload |= {"languages": args.lang, "path_glob": args.path}
+    answer = _answer(args, _settings(args), root, "related", payload)
+    chunk = answer["chunk"]
     if chunk is None:
         raise ValueError(f"{rel}:{line + 1}: no indexed chunk covers this line (run semcode index first?)")
     if not args.json:
-        print(f"related to {chunk.path}:{chunk.start_line + 1}-{chunk.end_line + 1} {chunk.qualified_name or ''}")
-    _print_hits(hits, args.json)
+        print(f"related to {chunk['path']}:{chunk['start_line'] + 1}-{chunk['end_line'] + 1} {chunk['symbol'] or ''}")
+    print_hits(answer["hits"], args.json)
     return 0
 
 
@@ -411,18 +268,21 @@ def _parse_location(text: str) -> tuple[str, int, int]:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from semcode.workspace import find_root
+    from semcode.workspace import find_root, repo_id
 
-    engine = _engine(args, [find_root(args.repo or Path.cwd())])
-    folder, model = engine.folders[0], engine.model_id()
-    engine.store(folder)  # validates the model (config and tokenizer) without loading its weights
-    stats, skipped = engine.stats(folder), engine.skipped_files(folder)
+    settings = _settings(args)
+    root = find_root(args.repo or Path.cwd())
+    answer = _answer(args, settings, root, "status", {"root": str(root)})
+    index_dir, model, repo = settings.index_dir_for(root), answer["model"], repo_id(root)
+    stats, skipped, incomplete = answer["stats"], answer["skipped"], answer["incomplete"]
     if args.json:
-        row = {"indexDir": folder.index_dir, "model": model, "repo": folder.repo, **stats}
+        row = {"indexDir": index_dir, "model": model, "repo": repo, **stats, "incomplete": incomplete}
         row["skippedFiles"] = [{"path": p, "reason": why} for p, why in skipped]
         print(json.dumps(row, default=str))
         return 0
-    print(f"index: {folder.index_dir}\nmodel: {model}\nrepository: {folder.repo}")
+    print(f"index: {index_dir}\nmodel: {model}\nrepository: {repo}")
+    if incomplete:
+        print(f"  incomplete: the last run was cut short; run `semcode index {root}` to finish it")
     for k, v in stats.items():
         print(f"  {k}: {v}")
     for path, why in skipped:
@@ -430,31 +290,84 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _watch(args: argparse.Namespace) -> int:
-    import time
+def _indexes(args: argparse.Namespace) -> int:
+    from indexer.identity import is_index
+    from indexer.store import describe_index
+    from semcode.settings import indexes_dir
 
+    base = indexes_dir()
+    folders = [Path(d) for d in args.index_dir or []] + sorted(base.iterdir() if base.is_dir() else [])
+    for folder in (f for f in folders if is_index(f)):
+        models = describe_index(folder)
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if args.json:
+            print(json.dumps({"indexDir": str(folder), "bytes": size, "models": models}))
+            continue
+        print(f"{folder}  ({size / 1e6:.1f} MB)")
+        for m in models:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["updated"])) if m["updated"] else "never"
+            for repo, counts in sorted(m["repos"].items()):
+                cut = "  INCOMPLETE" if repo in m["incomplete"] else ""
+                print(f"  {repo}: {counts['files']} files, {counts['chunks']} chunks; {m['model']}; {when}{cut}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from indexer.identity import is_index
+    from semcode.settings import indexes_dir
     from semcode.workspace import index_root
 
+    if args.all == bool(args.repos):
+        raise ValueError("name the repositories whose index to delete, or --all (not both)")
+    if args.all:
+        base = indexes_dir()
+        targets = sorted(base.iterdir()) if base.is_dir() else []
+    else:
+        settings = _settings(args)
+        targets = [Path(settings.index_dir_for(index_root(r))) for r in args.repos]
+    for folder in targets:
+        if not is_index(folder):
+            print(f"semcode: {folder}: not a semcode index (no marker); left alone", file=sys.stderr)
+            continue
+        shutil.rmtree(folder)
+        print(f"deleted {folder}")
+    return 0
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    from .daemon import run_daemon
+
+    settings = _settings(args)
+    return run_daemon(settings, args.index_dir, args.root.resolve(), args.idle)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from semcode.workspace import index_root
+
+    from .cli_output import ProgressDisplay, WatchEvents
+
     engine = _engine(args, [index_root(args.path)])
-    folder = engine.folders[0]
+    folder, events, display = engine.folders[0], WatchEvents(args.json), ProgressDisplay(args.quiet or args.json)
     try:
-        first = engine.update()[folder.root]  # safe to interrupt: the next run completes it
+        first = engine.update(lambda f, p: display.update(f.root, p))[folder.root]
     except KeyboardInterrupt:
-        engine.close_now()
-        print("interrupted before watching", file=sys.stderr)
-        return 130
-    print(
+        display.close()
+        return _interrupted(engine, display)
+    finally:
+        display.close()
+    events.emit(
+        "indexed",
         f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
         f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
-        flush=True,
-    )
+        root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
+    )  # fmt: skip
     try:
-        engine.watch(folder, on_report=_print_watch_report)
+        engine.watch(folder, on_report=events.update)
     except OSError as e:
         engine.close_now()
         print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
         return 2
-    print(f"watching {folder.root} (Ctrl-C to stop)", flush=True)
+    events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
     try:
         while True:
             time.sleep(3600)
@@ -462,21 +375,8 @@ def _watch(args: argparse.Namespace) -> int:
         pass
     finally:
         engine.close_now()
-    print("stopped", flush=True)
+    events.emit("stopped", "stopped")
     return 0
-
-
-def _print_watch_report(r: IndexReport) -> None:
-    if not (r.files_changed or r.files_deleted or r.skipped):
-        print(f"checked {r.files_seen} files: unchanged", flush=True)
-        return
-    line = (
-        f"updated {r.files_changed + r.files_deleted} files: {r.files_changed} changed, {r.files_deleted} "
-        f"deleted, {r.chunks_encoded} chunks encoded"
-    )
-    if r.skipped:
-        line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
-    print(line, flush=True)
 
 
 def _lsp(args: argparse.Namespace) -> int:
@@ -491,7 +391,9 @@ def _mcp(args: argparse.Namespace) -> int:
     from semcode.workspace import index_root
 
     roots = [index_root(r) for r in args.roots or [Path.cwd()]]
-    return serve(_settings(args), roots, http=args.http, read_only=args.read_only, token=args.token)
+    # a read-only server only encodes queries: one thread each costs less CPU per call than two (measured)
+    threads = {"threads": 1} if args.read_only and args.threads is None else {}
+    return serve(_settings(args, **threads), roots, http=args.http, read_only=args.read_only, token=args.token)
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
@@ -505,6 +407,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "watch": _watch,
     "lsp": _lsp,
     "mcp": _mcp,
+    "indexes": _indexes,
+    "forget": _forget,
+    "daemon": _daemon,
 }
 
 

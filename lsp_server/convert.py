@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 from indexer.chunk import chunk_header
-from indexer.store import Hit, StoredChunk
 from semcode.engine import MODES, SearchQuery
+
+if TYPE_CHECKING:
+    from indexer.store import Hit, StoredChunk
 
 SYMBOL_KINDS = {
     "function": types.SymbolKind.Function,

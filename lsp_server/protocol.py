@@ -3,17 +3,84 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import threading
 import uuid
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import (
+    FeatureNotificationError,
+    FeatureRequestError,
+    JsonRpcException,
+    JsonRpcInternalError,
+    JsonRpcInvalidParams,
+)
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
-from indexer.index import Progress
+if TYPE_CHECKING:
+    from indexer.index import Progress
+
+log = logging.getLogger("lsp_server.server")
+
+
+class MessagingServer(LanguageServer):
+    """A LanguageServer that tells the user: background tasks whose failure is logged, messages and log lines,
+    calls onto the event loop from other threads, and every handler error reported once (no traceback)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks: set[asyncio.Future[Any]] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def spawn(self, work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
+        """Run `work` in the background; a failure is logged to the client as "semcode: {what} failed: ..."."""
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(functools.partial(self._task_done, what))
+        return task
+
+    def _task_done(self, what: str, task: asyncio.Future[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.error("%s failed", what, exc_info=e)
+            self.log(types.MessageType.Error, f"semcode: {what} failed: {e}")
+
+    def show(self, kind: types.MessageType, message: str) -> None:
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def log(self, kind: types.MessageType, message: str) -> None:
+        self.window_log_message(types.LogMessageParams(type=kind, message=message))
+
+    def from_thread(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call `fn(*args)` on the event loop (notifications are sent from there only)."""
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """pygls calls this for every handler exception and malformed message. A request's error is in its answer;
+        an unexpected one is logged too. Anything else has no answer to carry it: log it and show it."""
+        if source is FeatureRequestError:
+            if isinstance(error, JsonRpcInternalError) or not isinstance(error, JsonRpcException):
+                self.log(types.MessageType.Error, f"semcode: a request failed: {error}")
+            return
+        what = "a notification failed" if source is FeatureNotificationError else "protocol error"
+        self.log(types.MessageType.Error, f"semcode: {what}: {error}")
+        self.show(types.MessageType.Error, f"semcode: {what}: {error}")
+
+
+class ExpectedErrorsOneLine(logging.Filter):
+    """pygls logs every failed request with its traceback; an expected error (bad params, a refusal we raise) is
+    one line, an unexpected one keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, JsonRpcException) and not isinstance(error, JsonRpcInternalError):
+            record.msg, record.args, record.exc_info = f"{record.getMessage()}: {error}", (), None
+        return True
 
 
 class AnsweringProtocol(LanguageServerProtocol):

@@ -21,34 +21,33 @@ is logged (a failed index run is also shown). The server goes on serving after a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import unquote
 
 from lsprotocol import types
 from pygls.exceptions import (
-    FeatureNotificationError,
-    FeatureRequestError,
     JsonRpcException,
-    JsonRpcInternalError,
     JsonRpcInvalidParams,
 )
-from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path, to_fs_path
 
-from indexer.index import IndexReport
-from indexer.store import Hit
 from semcode.engine import Engine, SearchQuery
 from semcode.workspace import Folder
 
 from .convert import field, hit_json, limit_of, origin_json, search_query, str_list, symbol_information
 from .options import Options, parse
-from .protocol import AnsweringProtocol, ProgressReporter
+from .protocol import AnsweringProtocol, ExpectedErrorsOneLine, MessagingServer, ProgressReporter
+
+if TYPE_CHECKING:  # LanceDB and torch load in the background after `initialize` has been answered
+    from indexer.index import IndexReport
+    from indexer.store import Hit
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +63,7 @@ class Workspace(Folder):
         self.again = False
 
 
-class SemcodeServer(LanguageServer):
+class SemcodeServer(MessagingServer):
     def __init__(self, name: str, version: str) -> None:
         super().__init__(name, version, protocol_cls=AnsweringProtocol)
         self.options = Options()
@@ -75,43 +74,6 @@ class SemcodeServer(LanguageServer):
         self.timers: dict[str, asyncio.TimerHandle] = {}  # document URI -> its debounced buffer indexing
         self.syncs: dict[str, asyncio.Future[IndexReport]] = {}  # document URI -> its buffer indexing in progress
         self.dirty: set[str] = set()  # URIs whose unsaved text the index may hold
-        self.tasks: set[asyncio.Future[Any]] = set()
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def spawn(self, work: Awaitable[Any], what: str) -> asyncio.Future[Any]:
-        """Run `work` in the background; a failure is logged to the client as "semcode: {what} failed: ..."."""
-        task = asyncio.ensure_future(work)
-        self.tasks.add(task)
-        task.add_done_callback(functools.partial(self._task_done, what))
-        return task
-
-    def _task_done(self, what: str, task: asyncio.Future[Any]) -> None:
-        self.tasks.discard(task)
-        if not task.cancelled() and (e := task.exception()) is not None:
-            log.error("%s failed", what, exc_info=e)
-            self.log(types.MessageType.Error, f"semcode: {what} failed: {e}")
-
-    def show(self, kind: types.MessageType, message: str) -> None:
-        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
-
-    def log(self, kind: types.MessageType, message: str) -> None:
-        self.window_log_message(types.LogMessageParams(type=kind, message=message))
-
-    def from_thread(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Call `fn(*args)` on the event loop (notifications are sent from there only)."""
-        if self.loop is not None:
-            self.loop.call_soon_threadsafe(fn, *args)
-
-    def report_server_error(self, error: Exception, source: Any) -> None:
-        """pygls calls this for every handler exception and malformed message. A request's error is in its answer;
-        an unexpected one is logged too. Anything else has no answer to carry it: log it and show it."""
-        if source is FeatureRequestError:
-            if isinstance(error, JsonRpcInternalError) or not isinstance(error, JsonRpcException):
-                self.log(types.MessageType.Error, f"semcode: a request failed: {error}")
-            return
-        what = "a notification failed" if source is FeatureNotificationError else "protocol error"
-        self.log(types.MessageType.Error, f"semcode: {what}: {error}")
-        self.show(types.MessageType.Error, f"semcode: {what}: {error}")
 
     @property
     def workspaces(self) -> list[Workspace]:
@@ -140,7 +102,9 @@ class SemcodeServer(LanguageServer):
 
     def summary(self) -> dict[str, Any]:
         states = {ws.state for ws in self.workspaces} or {"error"}
-        state = next(s for s in ("error", "indexing", "ready") if s in states)
+        state: str = next(s for s in ("error", "indexing", "ready") if s in states)
+        if state != "error" and self.encoder is None and self.model_error is None:
+            state = "loading"  # the model loads: searches answer lexically from what is indexed
         return {
             "state": state,
             "files": sum(ws.files for ws in self.workspaces),
@@ -259,6 +223,8 @@ def _watch(ls: SemcodeServer, ws: Workspace) -> None:
 
 
 async def _start(ls: SemcodeServer) -> None:
+    """Open the folders' existing indexes (lexical answers at once), load the model, then index every folder."""
+    await asyncio.to_thread(_open_existing, ls)
     try:
         await asyncio.to_thread(ls.engine.load_encoder)
     except Exception as e:
@@ -270,6 +236,14 @@ async def _start(ls: SemcodeServer) -> None:
         return
     for ws in ls.workspaces:  # folders added meanwhile included
         _schedule_index(ls, ws)
+
+
+def _open_existing(ls: SemcodeServer) -> None:
+    for ws in list(ls.workspaces):
+        try:
+            ls.engine.store(ws, create=False)
+        except Exception as e:  # an unreadable model config or index: the first run reports it
+            log.info("not opening the index of %s before the run: %s", ws.root, e)
 
 
 def _add_folder(ls: SemcodeServer, uri: str) -> Workspace | None:
@@ -394,8 +368,10 @@ def did_change_workspace_folders(ls: SemcodeServer, params: types.DidChangeWorks
 @server.feature("semcode/search")
 async def semcode_search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     q = search_query(params)
-    if q.mode != "lexical" and ls.encoder is None and any(ws.store for ws in ls.workspaces):
-        raise JsonRpcException(f"semcode/search: no model loaded; {q.mode} search needs one")
+    if q.mode != "lexical" and ls.encoder is None:
+        if ls.model_error is not None and any(ws.store for ws in ls.workspaces):
+            raise JsonRpcException(f"semcode/search: no model loaded; {q.mode} search needs one")
+        q = dataclasses.replace(q, mode="lexical")  # while the model loads (the status says "loading")
     try:
         hits = await _search(ls, q)
     except ValueError as e:  # e.g. a glob the store cannot translate
@@ -497,4 +473,6 @@ async def reindex(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
 
 def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="semcode-lsp: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(ExpectedErrorsOneLine())
     server.start_io()

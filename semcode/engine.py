@@ -223,6 +223,7 @@ class Engine:
             self.writer.drain()
             return folder.cancel.is_set() or (cancelled is not None and cancelled())
 
+        store.begin_run(folder.repo)  # until end_run, status says a run was cut short (Ctrl-C, kill -9)
         try:
             report = index_repository(
                 folder.root, store, enc, enc.tokenizer.count, self.index_options(vector_index=vector_index),
@@ -233,6 +234,8 @@ class Engine:
             raise
         finally:
             folder.pending = folder.total = 0
+        if not report.cancelled:
+            store.end_run(folder.repo)
         folder.refresh_counts()
         if not folder.cancel.is_set():  # else the folder was removed, or the engine closes
             folder.state = "ready"
@@ -382,6 +385,8 @@ class Engine:
             store = self.store(folder, create=False) if self.open_on_read else folder.store
             if store is not None:
                 scope = repo if repo is not None else None if everywhere else folder.repo
+                if scope is not None and store.only_repo() == scope:
+                    scope = None  # the same rows, without a filter's cost
                 scopes.setdefault((folder.index_dir, scope), store)
         if not scopes:
             return []

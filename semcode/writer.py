@@ -47,6 +47,10 @@ class Writer:
                 except Exception as e:
                     future.set_exception(e)
 
+    def join(self) -> None:
+        """Wait until the running job (if any) is done; call after ``close``."""
+        self._pool.shutdown(wait=True)
+
     def close(self) -> None:
         """No new jobs; queued ones are cancelled; a running one finishes (a full run stops at its next file once
         its folder's ``cancel`` is set)."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from encoder import load_encoder
 from encoder.tiny import write_tiny_checkpoint
+
+# CLI subprocesses of the suite answer in their own process: a warm daemon per test index would outlive the test.
+# tests/test_daemon.py turns it back on where it tests the daemon itself.
+os.environ.setdefault("SEMCODE_NO_DAEMON", "1")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,241 @@
+"""The ``semcode`` command line: every command, its flags and their defaults (argparse, only here and in
+``cli.py``). ``--help`` of each command shows each default."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+MODEL_HELP = (
+    "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
+    "then the model shipped with semcode)"
+)
+
+
+def _encoder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: CUDA if available)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        choices=["fp32", "bf16", "fp16"],
+        help="default: bf16 on CUDA or CPUs with native bf16, else fp32",
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--max-tokens", type=int, default=None, help="truncate longer texts (counted and reported)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semcode", description="Local semantic code search.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser(
+        "demo",
+        help="encode a few code snippets and print their cosine similarities",
+        description=(
+            "Encodes a few snippets with the model (default: the one shipped with semcode) and prints the "
+            "similarity matrix. --tiny uses a tiny ModernBERT with RANDOM weights instead (a smoke test of loading)."
+        ),
+    )
+    demo.add_argument("--model", default=None, help=MODEL_HELP)
+    demo.add_argument("--tiny", action="store_true", help="a tiny random model (similarities carry no meaning)")
+    _encoder_options(demo)
+
+    enc = sub.add_parser("encode", help="print the embedding of each TEXT (one JSON line per text with --json)")
+    enc.add_argument("texts", nargs="+", metavar="TEXT")
+    enc.add_argument("--model", default=None, help=MODEL_HELP)
+    enc.add_argument("--kind", choices=["document", "query"], default="document")
+    enc.add_argument("--json", action="store_true", help="one JSON object per line: {text, vector}")
+    _encoder_options(enc)
+
+    ch = sub.add_parser(
+        "chunks",
+        help="print the chunks of files or folders, and every skipped file with its reason",
+        description=(
+            "Shows what semcode would index: each chunk (path:lines, language, kind, symbol, tokens) and each "
+            "skipped file with the reason. Lines are 1-based in the text output and 0-based in --json. "
+            "Folders are walked honouring .gitignore, .git/info/exclude and .semcodeignore."
+        ),
+    )
+    ch.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    ch.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per line: {"path", "language", "start_line", "end_line", "symbol", "kind", '
+        '"tokens"} per chunk (0-based lines), {"path", "skipped"} per skipped file',
+    )
+    ch.add_argument("--model", default=None, help="checkpoint whose tokenizer counts tokens; " + MODEL_HELP)
+    ch.add_argument("--max-tokens", type=int, default=8192, help="token budget of one chunk (default 8192)")
+    ch.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
+    ch.add_argument("--include-secrets", action="store_true", help="also chunk .env, *.pem, *.key, id_rsa, ...")
+    ch.add_argument(
+        "--no-header", action="store_true", help="embed code without its '# Class.method' header line (never a path)"
+    )
+    ch.add_argument("--show-text", action="store_true", help="also print each chunk's text (text output only)")
+
+    ix = sub.add_parser(
+        "index",
+        help="index repositories (incremental: only changed files are re-chunked, only new chunks re-encoded)",
+        description="Walks each PATH (a repository), chunks changed files, embeds new chunks, writes LanceDB.",
+    )
+    ix.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    _index_options(ix)
+    ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
+    ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
+    ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    ix.add_argument("--json", action="store_true", help="print the run's report as one JSON object")
+    _quiet(ix)
+    _encoder_options(ix)
+
+    se = sub.add_parser("search", help="search the index", description="Semantic, lexical or hybrid search.")
+    se.add_argument("query")
+    _index_options(se)
+    se.add_argument(
+        "--mode", choices=["hybrid", "semantic", "lexical"], default="hybrid", help="default: hybrid (both, fused)"
+    )
+    se.add_argument("--path", default=None, help="only paths matching this glob, e.g. 'src/**/*.py'")
+    se.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
+    se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
+    se.add_argument("--limit", type=int, default=10, help="how many hits (default 10)")
+    se.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", '
+        '"score", "reasons"} (0-based lines)',
+    )
+    _no_daemon(se)
+    _encoder_options(se)
+
+    wa = sub.add_parser(
+        "watch",
+        help="index a repository, then keep the index current as files change (until Ctrl-C)",
+        description="Runs `semcode index PATH`, then re-indexes changed files as they are saved (debounced per file).",
+    )
+    wa.add_argument("path", metavar="PATH", type=Path)
+    _index_options(wa)
+    wa.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds a file must be quiet before it is re-indexed (default 0.3)"
+    )
+    wa.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
+    wa.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    wa.add_argument(
+        "--json", action="store_true", help='one JSON event per line: {"time", "event", ...} (started, update, stopped)'
+    )
+    _quiet(wa)
+    _encoder_options(wa)
+
+    rel = sub.add_parser(
+        "related",
+        help="code like the chunk at FILE:LINE[:COL] (the chunk itself and overlapping spans are not results)",
+    )
+    rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
+    _index_options(rel)
+    rel.add_argument("--path", default=None, help="only paths matching this glob")
+    rel.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
+    rel.add_argument("--limit", type=int, default=10, help="how many hits (default 10)")
+    rel.add_argument("--json", action="store_true", help="same objects as search --json")
+    _no_daemon(rel)
+
+    st = sub.add_parser("status", help="what the index holds, and which files were skipped and why")
+    _index_options(st)
+    st.add_argument("--repo", type=Path, default=None, help="repository (default: the one holding the cwd)")
+    st.add_argument("--json", action="store_true", help="one JSON object")
+    _no_daemon(st)
+
+    sub.add_parser(
+        "lsp",
+        help="run the language server over stdio (settings come from the client's initializationOptions)",
+        description="The language server over stdio; editors start it. " + LSP_OPTIONS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+    ls = sub.add_parser("indexes", help="list every index folder in the cache: repositories, model, size, last update")
+    ls.add_argument("--json", action="store_true", help="one JSON object per index folder")
+    ls.add_argument("--index-dir", action="append", default=None, help="also (or only) these index folders")
+
+    fg = sub.add_parser(
+        "forget",
+        help="delete the index of REPO (or every index with --all); only folders semcode made are deleted",
+    )
+    fg.add_argument("repos", nargs="*", metavar="REPO", type=Path, help="repository roots whose index to delete")
+    fg.add_argument("--all", action="store_true", help="delete every index folder in the cache")
+    fg.add_argument("--index-dir", default=None, help="the index folder (default: the one of each REPO)")
+
+    dm = sub.add_parser(
+        "daemon",
+        help="serve warm queries for one index (the CLI starts it on first use; it exits when idle)",
+        description="Keeps the model and one index loaded and answers `semcode search`, `related` and `status` "
+        "over a Unix socket. The CLI starts it; --no-daemon or $SEMCODE_NO_DAEMON=1 keeps the CLI cold.",
+    )
+    dm.add_argument("--root", type=Path, required=True, help="the repository the CLI asked about")
+    dm.add_argument("--index-dir", required=True, help="the index folder to serve")
+    dm.add_argument("--model", default=None, help=MODEL_HELP)
+    dm.add_argument("--idle", type=float, default=600.0, help="exit after this many idle seconds (default 600)")
+    _encoder_options(dm)
+
+    mc = sub.add_parser(
+        "mcp",
+        help="run the MCP server for code chatbots and agents (stdio, or streamable HTTP with --http)",
+        description=(
+            "Serves search_code, related_code, read_code, index_status and reindex over MCP. The roots are indexed "
+            "in the background and watched (unless --read-only); searches answer meanwhile."
+        ),
+    )
+    mc.add_argument(
+        "roots", nargs="*", metavar="ROOT", type=Path, help="repository roots (default: the current folder)"
+    )
+    _index_options(mc)
+    mc.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765)",
+    )
+    mc.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve an index other processes maintain: no indexing, no watching, no reindex tool",
+    )
+    mc.add_argument(
+        "--token",
+        default=None,
+        help="bearer token HTTP clients must send (default: $SEMCODE_MCP_TOKEN; required off loopback)",
+    )
+    mc.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: 1 with --read-only, else torch's choice)"
+    )
+    return parser
+
+
+LSP_OPTIONS = """initializationOptions (all optional):
+  model       checkpoint folder or hub id (default: $SEMCODE_MODEL, then the config file, then the shipped model)
+  indexDir    LanceDB folder (default: the user cache dir, keyed by the workspace root)
+  maxFileSize skip files over this many MB (default 2)
+  include     gitignore-style lines that re-include paths (default none)
+  exclude     gitignore-style lines that exclude paths (default none)
+  device      cpu, cuda, ... (default: CUDA if available)
+  threads     torch threads for encoding (default 1)
+  debounceMs  quiet time before a changed file is re-indexed (default 300)"""
+
+
+def _quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress (default: a bar on a terminal, else a line every 5 s)"
+    )
+
+
+def _no_daemon(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-daemon",
+        action="store_true",
+        help="answer in this process only: neither use nor start the warm daemon (also $SEMCODE_NO_DAEMON=1)",
+    )
+
+
+def _index_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--index-dir",
+        default=None,
+        help="LanceDB folder or URI (default: the user cache dir, keyed by the repository root)",
+    )
+    p.add_argument("--model", default=None, help=MODEL_HELP)

@@ -1,0 +1,129 @@
+"""What the CLI prints: hits, progress (a bar on a terminal, a line every few seconds otherwise, nothing with
+``--quiet``) and ``watch`` events (text with timestamps, or JSON lines)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from indexer.index import IndexReport, Progress
+
+    from .daemon import HitRow
+
+PROGRESS_EVERY_S = 5.0  # without a terminal: one progress line this often
+
+
+def print_hits(hits: Sequence[HitRow], as_json: bool) -> None:
+    for h in hits:
+        if as_json:
+            print(json.dumps(h))
+            continue
+        print(
+            f"{h['score']:.4f}  {h['path']}:{h['start_line'] + 1}-{h['end_line'] + 1}  {h['kind']} "
+            f"{h['symbol'] or '-'}  [{'+'.join(h['reasons'])}]"
+        )
+    if not hits and not as_json:
+        print("no results", file=sys.stderr)
+
+
+def _duration(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
+def progress_text(p: Progress) -> str:
+    """`120/800 files, 3400 chunks, 5100 tok/s, ETA 2m10s` (the ETA from the files' pace so far)."""
+    rate = p.tokens_encoded / max(p.seconds, 1e-9)
+    eta = ""
+    if 0 < p.files_done < p.files_total:
+        eta = f", ETA {_duration(p.seconds / p.files_done * (p.files_total - p.files_done))}"
+    return f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks, {rate:.0f} tok/s{eta}"
+
+
+class ProgressDisplay:
+    """Progress of index runs, one per root: tqdm bars on a terminal, else a line on stderr every
+    ``PROGRESS_EVERY_S`` seconds and one at the end; nothing when quiet. Remembers each root's last progress."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.tty = sys.stderr.isatty()
+        self.bars: dict[Path, Any] = {}
+        self.last: dict[Path, Progress] = {}
+        self.printed: dict[Path, float] = {}
+
+    def update(self, root: Path, p: Progress) -> None:
+        self.last[root] = p
+        if self.quiet:
+            return
+        if self.tty:
+            self._bar(root, p)
+        elif time.monotonic() - self.printed.get(root, 0.0) >= PROGRESS_EVERY_S or p.files_done == p.files_total:
+            self.printed[root] = time.monotonic()
+            print(f"semcode: {root.name}: {progress_text(p)}", file=sys.stderr, flush=True)
+
+    def _bar(self, root: Path, p: Progress) -> None:
+        from tqdm import tqdm
+
+        if root not in self.bars:
+            self.bars[root] = tqdm(total=0, unit="file", desc=root.name, leave=True)
+        bar = self.bars[root]
+        bar.total, bar.n = p.files_total, p.files_done
+        bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
+
+
+def report_json(r: IndexReport) -> dict[str, Any]:
+    return {k: v for k, v in vars(r).items() if k not in ("skipped", "problems")} | {
+        "skipped": [vars(s) for s in r.skipped]
+    }
+
+
+def print_report(root: Path, index_dir: str, r: IndexReport) -> None:
+    print(
+        f"{root}: {r.files_seen} files ({r.files_changed} changed, {r.files_unchanged} unchanged, "
+        f"{r.files_deleted} deleted), {r.chunks_written} chunks written, {r.chunks_encoded} encoded "
+        f"({r.tokens_encoded} tokens) in {r.seconds:.1f} s; index: {index_dir}"
+    )
+    reasons: dict[str, int] = {}
+    for skip in r.skipped:
+        key = skip.reason.split(" (")[0].split(":")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        print(f"  skipped {n}: {reason}")
+
+
+class WatchEvents:
+    """``semcode watch`` output: `HH:MM:SS message` lines, or one JSON object per event with ``--json``."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def emit(self, event: str, message: str, **fields: Any) -> None:
+        if self.as_json:
+            print(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "event": event, **fields}), flush=True)
+        else:
+            print(f"{time.strftime('%H:%M:%S')} {message}", flush=True)
+
+    def update(self, r: IndexReport) -> None:
+        skipped = [{"path": s.path, "reason": s.reason} for s in r.skipped]
+        fields = {"changed": r.files_changed, "deleted": r.files_deleted, "chunks_encoded": r.chunks_encoded}
+        if not (r.files_changed or r.files_deleted or r.skipped):
+            self.emit("update", f"checked {r.files_seen} files: unchanged", **fields, skipped=skipped)
+            return
+        line = (
+            f"updated {r.files_changed + r.files_deleted} files: {r.files_changed} changed, {r.files_deleted} "
+            f"deleted, {r.chunks_encoded} chunks encoded"
+        )
+        if r.skipped:
+            line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
+        self.emit("update", line, **fields, skipped=skipped)
