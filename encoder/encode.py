@@ -19,7 +19,7 @@ import torch
 from .attention import Backend, Packing, choose_backend
 from .config import EncoderConfig
 from .device import choose_device, choose_dtype, keep_freed_memory
-from .load import default_model, model_id, read_checkpoint, read_tokenizer_files
+from .load import default_model, model_id, read_checkpoint, read_tokenizer_files, token_limit
 from .model import ModernBertModel, normalize, pool
 from .tokenize import TextTokenizer
 
@@ -173,7 +173,7 @@ def load_encoder(
     # rotary inverse frequencies stay fp32 (the reference computes cos/sin in fp32)
     model.rope_global.inv_freq = model.rope_global.inv_freq.float()
     model.rope_local.inv_freq = model.rope_local.inv_freq.float()
-    limit = _token_limit(ckpt.config, ckpt.max_seq_length, max_tokens)
+    limit = token_limit(ckpt.config, ckpt.max_seq_length, max_tokens)
     tokenizer = TextTokenizer.from_file(ckpt.tokenizer_path, limit, ckpt.config.cls_token_id)
     return Encoder(
         model=model,
@@ -194,18 +194,7 @@ def load_tokenizer(path_or_id: str | Path | None = None, max_tokens: int | None 
     ``TextTokenizer.count(texts)`` gives token counts with special tokens: what the chunker budgets with.
     """
     config, tokenizer_path, max_len = read_tokenizer_files(path_or_id or default_model())
-    return TextTokenizer.from_file(tokenizer_path, _token_limit(config, max_len, max_tokens), config.cls_token_id)
-
-
-def _token_limit(config: EncoderConfig, max_seq_length: int | None, max_tokens: int | None) -> int:
-    limit = config.max_position_embeddings
-    if max_seq_length:
-        limit = min(limit, max_seq_length)
-    if max_tokens is not None:
-        if max_tokens < 2:
-            raise ValueError(f"max_tokens must be >= 2, got {max_tokens}")
-        limit = min(limit, max_tokens)
-    return limit
+    return TextTokenizer.from_file(tokenizer_path, token_limit(config, max_len, max_tokens), config.cls_token_id)
 
 
 def _load_weights(model: ModernBertModel, state: dict[str, torch.Tensor], folder: Path) -> None:

@@ -21,14 +21,18 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import ConfigError, EncoderConfig
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -140,19 +144,33 @@ def _download(repo_id: str) -> Path:
         ) from online_error
 
 
-def read_checkpoint(path_or_id: str | Path) -> Checkpoint:
+def read_checkpoint(path_or_id: str | Path, *, weights: bool = True) -> Checkpoint:
+    """Everything a checkpoint folder holds; ``weights=False`` leaves ``state_dict`` empty (read them with
+    ``read_numpy_weights(ckpt.folder)`` for the torch-free query encoder)."""
     folder = resolve(path_or_id)
     config, tokenizer_path = _read_config_and_tokenizer(folder)
     pooling, prompts, max_len = _read_sentence_transformers(folder)
     return Checkpoint(
         folder=folder,
         config=config,
-        state_dict=_read_weights(folder),
+        state_dict=_read_weights(folder) if weights else {},
         tokenizer_path=tokenizer_path,
         pooling=pooling,
         prompts=prompts,
         max_seq_length=max_len,
     )
+
+
+def token_limit(config: EncoderConfig, max_seq_length: int | None, max_tokens: int | None) -> int:
+    """How many tokens a text keeps: the model's positions, the checkpoint's max_seq_length, ``max_tokens``."""
+    limit = config.max_position_embeddings
+    if max_seq_length:
+        limit = min(limit, max_seq_length)
+    if max_tokens is not None:
+        if max_tokens < 2:
+            raise ValueError(f"max_tokens must be >= 2, got {max_tokens}")
+        limit = min(limit, max_tokens)
+    return limit
 
 
 def read_tokenizer_files(path_or_id: str | Path) -> tuple[EncoderConfig, Path, int | None]:
@@ -174,9 +192,9 @@ def _read_config_and_tokenizer(folder: Path) -> tuple[EncoderConfig, Path]:
     return config, tokenizer_path
 
 
-def model_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def model_state_dict(raw: dict[str, T]) -> dict[str, T]:
     """Map checkpoint names to ``ModernBertModel`` names: strip ``model.``, drop MLM/classifier heads."""
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, T] = {}
     for name, tensor in raw.items():
         if name.startswith("model."):
             name = name[len("model.") :]
@@ -187,27 +205,45 @@ def model_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _read_weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    raw: dict[str, torch.Tensor] = {}
+    for f in _weight_files(folder):
+        raw.update(_load_safetensors(f, load_file))
+    return model_state_dict(raw)
+
+
+def read_numpy_weights(folder: Path) -> dict[str, np.ndarray]:
+    """The weights as fp32 NumPy arrays, under ``ModernBertModel`` names (no torch import)."""
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    raw: dict[str, np.ndarray] = {}
+    for f in _weight_files(folder):
+        raw.update(_load_safetensors(f, load_file))
+    return {k: np.asarray(v, dtype=np.float32) for k, v in model_state_dict(raw).items()}
+
+
+def _load_safetensors(path: Path, load_file: Callable[[str], dict[str, T]]) -> dict[str, T]:
+    from safetensors import SafetensorError
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot read safetensors weights ({_first_line(e)})") from e
+
+
+def _weight_files(folder: Path) -> list[Path]:
     single = folder / "model.safetensors"
     index = folder / "model.safetensors.index.json"
     if single.is_file():
-        files = [single]
-    elif index.is_file():
+        return [single]
+    if index.is_file():
         shards = sorted(set(_read_json(index).get("weight_map", {}).values()))
-        files = [folder / s for s in shards]
-    else:
-        others = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
-        hint = f" (found {', '.join(others)}: convert to safetensors)" if others else ""
-        raise CheckpointError(f"{single}: missing{hint}")
-    raw: dict[str, torch.Tensor] = {}
-    for f in files:
-        try:
-            raw.update(load_file(str(f)))
-        except (SafetensorError, OSError, ValueError) as e:
-            raise CheckpointError(f"{f}: cannot read safetensors weights ({_first_line(e)})") from e
-    return model_state_dict(raw)
+        return [folder / s for s in shards]
+    others = sorted(p.name for p in folder.glob("*.bin")) + sorted(p.name for p in folder.glob("*.pt"))
+    hint = f" (found {', '.join(others)}: convert to safetensors)" if others else ""
+    raise CheckpointError(f"{single}: missing{hint}")
 
 
 def _read_sentence_transformers(folder: Path) -> tuple[str, dict[str, str], int | None]:

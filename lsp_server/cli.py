@@ -21,6 +21,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# NumPy's BLAS, before anything imports NumPy: semcode's NumPy work is small matrices (the torch-free query encoder,
+# vector checks), where a second OpenBLAS thread on a busy 2-core machine costs 30x (17 ms -> 590 ms per query,
+# measured). torch has its own thread pool (--threads). Process-wide by nature; an explicit setting wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 if TYPE_CHECKING:
     from semcode import Engine, Settings
 
@@ -43,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from indexer.types import StoreError
 
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader gone before the last write: its BrokenPipeError comes here, not at exit
+        return code
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
         return 2

@@ -21,7 +21,6 @@ is logged (a failed index run is also shown). The server goes on serving after a
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import functools
 import logging
 import threading
@@ -74,6 +73,7 @@ class SemcodeServer(MessagingServer):
         self.timers: dict[str, asyncio.TimerHandle] = {}  # document URI -> its debounced buffer indexing
         self.syncs: dict[str, asyncio.Future[IndexReport]] = {}  # document URI -> its buffer indexing in progress
         self.dirty: set[str] = set()  # URIs whose unsaved text the index may hold
+        self.opened: asyncio.Future[None] | None = None  # opening the folders' existing indexes (at `initialized`)
 
     @property
     def workspaces(self) -> list[Workspace]:
@@ -102,14 +102,15 @@ class SemcodeServer(MessagingServer):
 
     def summary(self) -> dict[str, Any]:
         states = {ws.state for ws in self.workspaces} or {"error"}
-        state: str = next(s for s in ("error", "indexing", "ready") if s in states)
-        if state != "error" and self.encoder is None and self.model_error is None:
-            state = "loading"  # the model loads: searches answer lexically from what is indexed
+        state = next(s for s in ("error", "indexing", "ready") if s in states)
+        # while the model loads, searches answer lexically from what is indexed
+        model_state = "ready" if self.encoder is not None else "error" if self.model_error else "loading"
         return {
             "state": state,
             "files": sum(ws.files for ws in self.workspaces),
             "chunks": sum(ws.chunks for ws in self.workspaces),
             "pending": sum(ws.pending for ws in self.workspaces),
+            "modelState": model_state,
         }
 
 
@@ -224,7 +225,7 @@ def _watch(ls: SemcodeServer, ws: Workspace) -> None:
 
 async def _start(ls: SemcodeServer) -> None:
     """Open the folders' existing indexes (lexical answers at once), load the model, then index every folder."""
-    await asyncio.to_thread(_open_existing, ls)
+    await _existing_opened(ls)
     try:
         await asyncio.to_thread(ls.engine.load_encoder)
     except Exception as e:
@@ -242,8 +243,16 @@ def _open_existing(ls: SemcodeServer) -> None:
     for ws in list(ls.workspaces):
         try:
             ls.engine.store(ws, create=False)
+            ws.refresh_counts()  # the status shows what the existing index holds while the model loads
         except Exception as e:  # an unreadable model config or index: the first run reports it
             log.info("not opening the index of %s before the run: %s", ws.root, e)
+
+
+async def _existing_opened(ls: SemcodeServer) -> None:
+    """Wait until `initialized` has opened the folders' existing indexes: a query sent right after it answers from
+    them (lexically while the model loads) instead of from no index at all."""
+    if ls.opened is not None:
+        await asyncio.wait({ls.opened})
 
 
 def _add_folder(ls: SemcodeServer, uri: str) -> Workspace | None:
@@ -336,6 +345,7 @@ async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> Non
         ls.show(types.MessageType.Warning, problem)
     if not ls.workspaces:
         ls.show(types.MessageType.Warning, "semcode: no workspace folder: nothing to index")
+    ls.opened = ls.spawn(asyncio.to_thread(_open_existing, ls), "opening the existing indexes")
     ls.spawn(_start(ls), "starting")
 
 
@@ -368,10 +378,10 @@ def did_change_workspace_folders(ls: SemcodeServer, params: types.DidChangeWorks
 @server.feature("semcode/search")
 async def semcode_search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     q = search_query(params)
-    if q.mode != "lexical" and ls.encoder is None:
-        if ls.model_error is not None and any(ws.store for ws in ls.workspaces):
-            raise JsonRpcException(f"semcode/search: no model loaded; {q.mode} search needs one")
-        q = dataclasses.replace(q, mode="lexical")  # while the model loads (the status says "loading")
+    await _existing_opened(ls)
+    # while the model loads (modelState "loading"), queries are encoded by the NumPy query encoder
+    if q.mode != "lexical" and ls.model_error is not None and any(ws.store for ws in ls.workspaces):
+        raise JsonRpcException(f"semcode/search: no model loaded; {q.mode} search needs one")
     try:
         hits = await _search(ls, q)
     except ValueError as e:  # e.g. a glob the store cannot translate
@@ -388,6 +398,7 @@ async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     ws, rel = ls.workspace_of(uri)
     limit = limit_of(params, "semcode/related")
     languages = str_list(params, "languages", "semcode/related")
+    await _existing_opened(ls)
     if ws.store is None:
         return {"results": [], "chunk": None, "index": ls.summary()}
     await _flush(ls, uri)  # an open document's latest text is indexed first: the query chunk is the buffer's
@@ -421,6 +432,7 @@ async def workspace_symbol(
 ) -> list[types.SymbolInformation] | None:
     if not params.query.strip():
         return []
+    await _existing_opened(ls)
     q = SearchQuery(params.query, limit=50, mode="hybrid" if ls.encoder is not None else "lexical")
     hits = await _search(ls, q)
     return [symbol_information(h) for h in hits]

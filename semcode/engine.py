@@ -23,6 +23,7 @@ from .writer import Writer
 
 if TYPE_CHECKING:
     from encoder import Encoder
+    from encoder.query_numpy import NumpyQueryEncoder
     from indexer.index import IndexOptions, IndexReport, Progress
     from indexer.search import Mode
     from indexer.store import Hit, Store, StoredChunk
@@ -84,6 +85,8 @@ class Engine:
         self.folders: list[Folder] = []
         self.writer = Writer()
         self.encoder: Encoder | None = None
+        self._query_encoder: NumpyQueryEncoder | None = None
+        self._query_lock = threading.Lock()
         self._model: str | None = None
         self._stores: dict[str, Store] = {}  # index folder -> its store
         self._lock = threading.RLock()  # encoder loading, store opening
@@ -120,6 +123,19 @@ class Engine:
                     self.model, device=s.device, dtype=s.dtype, threads=s.threads, max_tokens=s.max_tokens
                 )
             return self.encoder
+
+    def query_encoder(self) -> Encoder | NumpyQueryEncoder:
+        """What encodes a search's query: the encoder once loaded, else the torch-free NumPy one (same vectors to
+        float rounding; milliseconds to load, no torch import), so a cold search or a server whose model is still
+        loading answers at once."""
+        if self.encoder is not None:
+            return self.encoder
+        with self._query_lock:  # not the encoder's lock: a query must not wait for the model to load
+            if self._query_encoder is None:
+                from encoder.query_numpy import load_query_encoder
+
+                self._query_encoder = load_query_encoder(self.model, max_tokens=self.settings.max_tokens)
+            return self._query_encoder
 
     def index_options(self, *, vector_index: bool = True) -> IndexOptions:
         """Indexing options; ``vector_index`` builds the vector index inside a full run (else ``build_vector_index``
@@ -390,7 +406,7 @@ class Engine:
                 scopes.setdefault((folder.index_dir, scope), store)
         if not scopes:
             return []
-        encoder = self.load_encoder() if q.mode != "lexical" else None
+        encoder = self.query_encoder() if q.mode != "lexical" else None
         best: dict[tuple[str, str, int, int], Hit] = {}
         for (_dir, scope_repo), store in scopes.items():
             for glob in globs:
