@@ -49,7 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         code = COMMANDS[args.command](args)
-        sys.stdout.flush()  # a reader gone before the last write: its BrokenPipeError comes here, not at exit
+        if not sys.stdout.closed:  # (`lsp` closes it at exit)
+            sys.stdout.flush()  # a reader gone before the last write: its BrokenPipeError comes here, not at exit
         return code
     except (CheckpointError, StoreError, ValueError) as e:
         print(f"semcode: error: {e}", file=sys.stderr)
@@ -362,20 +363,19 @@ def _watch(args: argparse.Namespace) -> int:
         return _interrupted(engine, display)
     finally:
         display.close()
-    events.emit(
-        "indexed",
-        f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
-        f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
-        root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
-    )  # fmt: skip
-    try:
-        engine.watch(folder, on_report=events.update)
-    except OSError as e:
-        engine.close_now()
-        print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
-        return 2
-    events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
-    try:
+    try:  # Ctrl-C from here on (also while a line is printed) stops watching, never with a traceback
+        events.emit(
+            "indexed",
+            f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
+            f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
+            root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
+        )  # fmt: skip
+        try:
+            engine.watch(folder, on_report=events.update)
+        except OSError as e:
+            print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
+            return 2
+        events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
