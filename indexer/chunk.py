@@ -3,9 +3,17 @@
 Parsed languages (tree-sitter): definitions are the units. A function that fits the budget is one chunk (nested
 functions stay inside it). A class-like container (class, struct, interface, impl, module, namespace, object, ...)
 gives one summary chunk (its own lines, each member definition reduced to its signature) plus one chunk per member.
-Statements between top-level definitions are grouped into "block" chunks. Anything over the budget is split at its
-children's boundaries (recursively, through an explicit work list, never the Python stack), then by lines, then by
+A variable bound to a function or class (``const f = () => ...``, ``memo(() => ...)``, JavaScript
+``module.exports.f = function``) is that function or class, with the variable's name; TypeScript overload
+signatures join their implementation's chunk. Statements between top-level definitions are grouped into "block"
+chunks; a block of one line joins a neighbouring chunk (when the estimate says both fit the budget). A block is
+named by the first name it declares, else by its first line shortened (``import { x } from "y"``); that name is
+not added to its text. Anything over the budget is split at its children's boundaries (recursively, through an
+explicit work list, never the Python stack; preferring boundaries at the start of a line), then by lines, then by
 characters; pieces after the first carry the enclosing signatures as context. Nothing is dropped.
+
+C/C++ is parsed with the macros tree-sitter cannot read blanked out (``c_macros.py``: ``__BEGIN_DECLS``,
+``__THROW``, ``__NTH (f (x))``); offsets are unchanged, and chunks show the file's own text.
 
 Other languages (markdown, yaml, json, ...): paragraphs (markdown: also sections at headings) packed up to
 ``min(max_tokens, 512)`` tokens; oversized paragraphs split by lines, then characters.
@@ -30,6 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .c_macros import mask_macros
 from .languages import is_parsed, parser_for
 from .types import Chunk, FileChunks, SourceFile
 
@@ -139,6 +148,22 @@ _TRANSPARENT = {
 }  # fmt: skip
 _ATTACHED = {"decorator", "attribute_item", "annotation", "marker_annotation", "attribute_list", "attribute"}
 _SCOPES = {"namespace", "module"}  # functions directly inside these stay "function"
+_VALUE_WRAPPERS = {"parenthesized_expression", "as_expression", "satisfies_expression", "non_null_expression"}
+_SIGNATURES = {"function_signature", "method_signature", "abstract_method_signature"}  # typescript overloads
+_DECLARATIONS = {
+    "lexical_declaration", "variable_declaration", "declaration", "preproc_def", "preproc_function_def",
+    "function_signature", "type_definition", "const_declaration", "var_declaration", "const_item", "static_item",
+    "let_declaration", "property_declaration", "val_definition", "var_definition", "variable_assignment",
+    "field_declaration", "global_statement", "namespace_use_declaration",
+}  # fmt: skip
+_DECLARATORS = {"variable_declarator", "var_spec", "const_spec", "init_declarator"}
+_ASSIGNMENTS = {"assignment", "assignment_expression"}
+_JS = {"javascript", "typescript", "tsx"}
+_C_WRAPPER_NAME = re.compile(r"__[A-Z][A-Z0-9_]*")  # __NTH, __REDIRECT: a macro, never a function's name
+_SHORT = 40  # characters of a block's first line kept as its name
+_WORD = re.compile(rb"\w")
+_DIRECTIVES = {"preproc_def", "preproc_function_def", "preproc_include", "preproc_call"}
+_CONDITIONAL = re.compile(rb"[ \t]*#[ \t]*(?:if|ifdef|ifndef|elif|else|endif)\b")
 
 
 @dataclass(frozen=True)
@@ -147,6 +172,7 @@ class _Def:
     symbol: str | None
     kind: str
     container: bool
+    parent: str | None = None  # javascript `Foo.prototype.bar = function` -> Foo
 
 
 @dataclass
@@ -221,6 +247,7 @@ class _Chunker:
         self.max_tokens = max_tokens
         self.with_header = with_header
         self.line_starts = [0] + [m.end() for m in re.finditer(b"\n", data)]
+        self.parsed = data  # what tree-sitter saw (C/C++: macros blanked, same offsets)
 
     # -- helpers on the file's bytes
 
@@ -237,6 +264,15 @@ class _Chunker:
         line = bisect.bisect_right(self.line_starts, offset) - 1
         return line, len(self.text(self.line_starts[line], offset))
 
+    def line_head(self, offset: int) -> int:
+        """The start of offset's line when only blanks (or blanked macros: ``__extern_inline``) precede it there."""
+        line_start = self.line_starts[bisect.bisect_right(self.line_starts, offset) - 1]
+        return line_start if not self.parsed[line_start:offset].strip() else offset
+
+    def starts_line(self, offset: int) -> bool:
+        line_start = self.line_starts[bisect.bisect_right(self.line_starts, offset) - 1]
+        return not self.parsed[line_start:offset].strip()
+
     def header_of(self, start: int, end: int) -> str:
         """An enclosing signature for context: the text [start, end) stripped, at most a few short lines."""
         lines = [ln.strip() for ln in self.text(start, end).strip().split("\n")]
@@ -247,22 +283,27 @@ class _Chunker:
 
     # -- parsed languages
 
-    def parsed_pieces(self, problems: list[str]) -> list[_Piece]:
-        tree = parser_for(self.language).parse(self.data)
-        root = tree.root_node
+    def parse(self, problems: list[str]) -> Node:
+        """The syntax tree's root (C/C++: of a copy with the macros tree-sitter trips on blanked, same offsets)."""
+        self.parsed = mask_macros(self.data) if self.language in ("c", "cpp") else self.data
+        root = parser_for(self.language).parse(self.parsed).root_node
         if root.has_error:
             lines = _error_lines(root)
             if lines:
                 shown = ", ".join(str(n) for n in lines[:MAX_PROBLEM_LINES])
                 more = ", ..." if len(lines) > MAX_PROBLEM_LINES else ""
                 problems.append(f"syntax errors recovered at lines {shown}{more}")
+        return root
+
+    def parsed_pieces(self, problems: list[str]) -> list[_Piece]:
+        root = self.parse(problems)
         limit = self.max_tokens
         pieces: list[_Piece] = []
-        groups = self.group(_flatten(root.children), in_scope=None)
+        groups = self.merge_one_liners(self.group(_flatten(root.children), in_scope=None))
         # top-level groups partition the whole file, so stray bytes always land in some chunk
         if not groups:  # e.g. a file of control characters: tree-sitter saw nothing, the bytes are still there
             return [_Piece(0, len(self.data), None, "block", None, limit, mode="lines")]
-        starts = [g[0][0].start_byte for g in groups]
+        starts = [self.line_head(g[0][0].start_byte) for g in groups]
         stack: list[tuple[_Def, int, int, str | None, int]] = []
         for i, (nodes, d) in enumerate(groups):
             start = 0 if i == 0 else starts[i]
@@ -270,10 +311,17 @@ class _Chunker:
             if d is None:
                 pieces.append(_Piece(start, end, None, "block", None, limit, parts=tuple(nodes)))
             elif d.container:
-                stack.append((d, start, end, None, nodes[-1].start_byte))
+                stack.append((d, start, end, None, _main(nodes, d).start_byte))
             else:
                 pieces.append(self.def_piece(d, start, end, None, nodes))
-        while stack:  # containers, outermost first; members found here are pushed, never recursed into
+        self.container_pieces(stack, pieces)
+        return pieces
+
+    def container_pieces(self, stack: list[tuple[_Def, int, int, str | None, int]], pieces: list[_Piece]) -> None:
+        """A summary piece per container on ``stack`` and a piece per member, outermost first; member containers
+        are pushed, never recursed into."""
+        limit = self.max_tokens
+        while stack:
             d, start, end, parent, head = stack.pop()
             qual = _qualify(parent, d.symbol)
             body = _body(d.node)
@@ -285,7 +333,7 @@ class _Chunker:
             summary: list[str] = []
             cursor = self.trim(start, end)[0]
             for nodes, m in member_defs:
-                outer = _outer(m.node, nodes[-1])
+                outer = _main(nodes, m)
                 summary.append(self.text(cursor, outer.start_byte))
                 summary.append(self.signature(outer, m))
                 cursor = outer.end_byte
@@ -294,17 +342,17 @@ class _Chunker:
             context = (self.header_of(head, _body_start(body)),)
             pieces.append(_Piece(start, end, d.symbol, d.kind, parent, limit, mode="lines", code=code, context=context))
             for nodes, m in member_defs:
-                m_start, m_end = nodes[0].start_byte, nodes[-1].end_byte
+                m_start, m_end = self.line_head(nodes[0].start_byte), nodes[-1].end_byte
                 if m.container:
-                    stack.append((m, m_start, m_end, qual, nodes[-1].start_byte))
+                    stack.append((m, m_start, m_end, qual, _main(nodes, m).start_byte))
                 else:
                     kind = "method" if m.kind == "function" and d.kind not in _SCOPES else m.kind
                     piece = self.def_piece(replace(m, kind=kind), m_start, m_end, qual, nodes)
                     piece.context = context
                     pieces.append(piece)
-        return pieces
 
     def def_piece(self, d: _Def, start: int, end: int, parent: str | None, nodes: list[Node]) -> _Piece:
+        parent = parent if d.parent is None else _qualify(parent, d.parent)
         if d.node.type == "method_declaration" and parent is None and self.language == "go":
             parent = _go_receiver(d.node, self)
         return _Piece(start, end, d.symbol, d.kind, parent, self.max_tokens, parts=tuple(nodes))
@@ -338,11 +386,8 @@ class _Chunker:
                 else:
                     run.append(node)
                 continue
-            lead: list[Node] = []
-            nxt = node
-            while run and _attachable(run[-1]) and not self.blank_between(run[-1], nxt):
-                nxt = run.pop()
-                lead.insert(0, nxt)
+            k = self.lead_start(run, node, d)
+            lead, run = run[k:], run[:k]
             if run:
                 out.append((run, None))
                 run = []
@@ -353,6 +398,67 @@ class _Chunker:
 
     def blank_between(self, a: Node, b: Node) -> bool:
         return self.data.count(b"\n", a.end_byte, b.start_byte) > 1
+
+    def lead_start(self, run: list[Node], node: Node, d: _Def) -> int:
+        """Where the nodes at the end of ``run`` that belong to definition ``d`` (at ``node``) begin: comments,
+        attributes and C conditionals (``#ifdef X``) right above it, and its TypeScript overload signatures (blank
+        lines between allowed)."""
+        k, nxt = len(run), node
+        while k:
+            prev = run[k - 1]
+            above = (_attachable(prev) or self.conditional(prev)) and not self.blank_between(prev, nxt)
+            if prev.type == ";" and k >= 2 and _overload(run[k - 2], d, self):
+                k -= 1
+            elif above or _overload(prev, d, self):
+                k, nxt = k - 1, prev
+            else:
+                break
+        return k
+
+    def conditional(self, node: Node) -> bool:
+        """Part of a C conditional directive's line (``#ifdef``, its name, ``#if``, its condition)."""
+        line_start = self.line_starts[bisect.bisect_right(self.line_starts, node.start_byte) - 1]
+        return node.type not in _DIRECTIVES and bool(_CONDITIONAL.match(self.parsed, line_start))
+
+    def merge_one_liners(self, groups: list[tuple[list[Node], _Def | None]]) -> list[tuple[list[Node], _Def | None]]:
+        """A block of one line (or of C conditionals only: ``#endif``) joins a neighbouring group, the one with
+        fewer line breaks between (the following one on a tie) that the estimate says still fits the budget with
+        it; it stays alone only when none does. A one-line block never joins the definition that follows it (a hit
+        on that definition would start at, and preview, an ``import`` line); C conditionals do (``#ifdef X`` above
+        a function belongs to it)."""
+        out = list(groups)
+        i = 0
+        while i < len(out):
+            nodes, d = out[i]
+            text = self.data[slice(*self.trim(nodes[0].start_byte, nodes[-1].end_byte))]
+            conditional = all(_CONDITIONAL.match(line) for line in text.split(b"\n") if line.strip())
+            target = (
+                self.merge_target(out, i, conditional) if d is None and (b"\n" not in text or conditional) else None
+            )
+            if target is None:
+                i += 1
+            elif target > i:
+                out[i + 1 : i + 2] = [(nodes + out[i + 1][0], out[i + 1][1])]
+                del out[i]
+            else:
+                out[i - 1] = (out[i - 1][0] + nodes, out[i - 1][1])
+                del out[i]
+        return out
+
+    def merge_target(self, groups: list[tuple[list[Node], _Def | None]], i: int, conditional: bool) -> int | None:
+        nodes = groups[i][0]
+        options = []
+        if i + 1 < len(groups) and (conditional or groups[i + 1][1] is None):
+            options.append((self.data.count(b"\n", nodes[-1].end_byte, groups[i + 1][0][0].start_byte), 0, i + 1))
+        if i > 0:
+            options.append((self.data.count(b"\n", groups[i - 1][0][-1].end_byte, nodes[0].start_byte), 1, i - 1))
+        for _, _, j in sorted(options):
+            first, last = min(i, j), max(i, j)
+            size = groups[last][0][-1].end_byte - groups[first][0][0].start_byte
+            d = groups[j][1]
+            if size * _GUESS <= self.max_tokens * _FILL or (d is not None and d.container):  # a summary: one more line
+                return j
+        return None
 
     # -- the paragraph fallback
 
@@ -476,7 +582,7 @@ class _Chunker:
                     end_col=ec,
                     start_byte=start,
                     end_byte=end,
-                    symbol=p.symbol,
+                    symbol=self.block_name(p, start, end) if p.kind == "block" and p.symbol is None else p.symbol,
                     kind=p.kind,
                     parent=p.parent,
                     tokens=n,
@@ -496,17 +602,13 @@ class _Chunker:
             nodes = list(p.parts)
             context = p.context
             inner = p.inner
-            if not inner and p.symbol is not None:
-                nodes = nodes[-1:]  # a definition with its comments above: split the definition
-            while len(nodes) == 1:  # one node: go down to its items, remembering its signature
-                node = nodes[0]
-                d = _definition(node, self) if node.is_named else None
-                items = _items(d.node if d is not None else node)
-                if not items:
-                    return self.split(replace(p, mode="lines", parts=()), ratio)
-                if self.data[node.start_byte : items[0].start_byte].strip():
-                    context = _push(context, self.header_of(node.start_byte, items[0].start_byte))
-                nodes, inner = items, True
+            if not inner and p.symbol is not None:  # a definition with what was merged into it: split the definition
+                nodes = [n for n in nodes if n.is_named and _definition(n, self) is not None][-1:] or nodes[-1:]
+            level = self.descend(nodes, context)
+            if level is None:
+                return self.split(replace(p, mode="lines", parts=()), ratio)
+            inner = inner or level[0] is not nodes
+            nodes, context = level
             bounds = [p.start] + [n.start_byte for n in nodes[1:]] + [p.end]
             sizes = [b - a for a, b in itertools.pairwise(bounds)]
             out = []
@@ -571,6 +673,53 @@ class _Chunker:
             offset += n
             out.append(q)
         return out
+
+    def block_name(self, p: _Piece, start: int, end: int) -> str | None:
+        """A block's name (not part of its text): the first name it declares, else the start of its first line of
+        code, e.g. ``import { x } from "y"`` or ``describe('parse', () =>``."""
+        if p.mode == "nodes" and p.parts and not self.parsed[start : p.parts[0].start_byte].strip():
+            code = [
+                n
+                for n in p.parts
+                if "comment" not in n.type and _WORD.search(self.data, max(start, n.start_byte), n.end_byte)
+            ]
+            for n in code:
+                name = _declared_name(n, self) if n.is_named else None
+                if name:
+                    return name
+            if code:
+                start = max(start, code[0].start_byte)
+        line_end = self.data.find(b"\n", start, end)
+        return _short_form(self.text(start, end if line_end == -1 else line_end))
+
+    def descend(self, nodes: list[Node], context: tuple[str, ...]) -> tuple[list[Node], tuple[str, ...]] | None:
+        """The nodes to cut a too-large piece between, and its context: ``nodes`` when one of them after the first
+        starts a line (or none spans lines), else the items of the one node (or the largest), further down as
+        needed, with the signatures passed on the way in the context. None: no items below (split by lines)."""
+        head: int | None = None  # where the statement began whose items are cut mid-line: part of the next signature
+        while not (len(nodes) > 1 and self.cuttable(nodes)):
+            node = nodes[0] if len(nodes) == 1 else max(nodes, key=lambda n: n.end_byte - n.start_byte)
+            d = _definition(node, self) if node.is_named else None
+            items = _items(d.node if d is not None else node)
+            if not items:
+                return None
+            if len(nodes) > 1:  # `describe('x', () => {...})`: the signature runs on into the largest item
+                head = nodes[0].start_byte if head is None else head
+            else:
+                start = node.start_byte if head is None else head
+                if self.data[start : items[0].start_byte].strip():
+                    context = _push(context, self.header_of(start, items[0].start_byte))
+                head = None
+            nodes = items
+        if head is not None and self.data[head : nodes[0].start_byte].strip():
+            context = _push(context, self.header_of(head, nodes[0].start_byte))
+        return nodes, context
+
+    def cuttable(self, nodes: list[Node]) -> bool:
+        """Cut between these nodes: one after the first starts a line, or the nodes share one line anyway."""
+        if any(self.starts_line(n.start_byte) for n in nodes[1:]):
+            return True
+        return not any(self.data.count(b"\n", n.start_byte, n.end_byte) for n in nodes)
 
     def prefix_bytes(self, p: _Piece) -> int:
         if p.bare:
@@ -705,9 +854,58 @@ def _unwrap(node: Node) -> Node | None:
     return named[-1] if named else None
 
 
-def _outer(def_node: Node, last: Node) -> Node:
-    """The node whose span a member occupies: its wrapper (decorators, export, template) when it has one."""
-    return last if last.start_byte <= def_node.start_byte and last.end_byte >= def_node.end_byte else def_node
+def _main(nodes: list[Node], d: _Def) -> Node:
+    """The node of a group that holds its definition (with its wrapper: decorators, export, template), not the
+    comments, overloads or merged one-line blocks around it."""
+    for node in reversed(nodes):
+        if node.start_byte <= d.node.start_byte and node.end_byte >= d.node.end_byte:
+            return node
+    return d.node
+
+
+def _overload(node: Node, d: _Def, ck: _Chunker) -> bool:
+    """A TypeScript overload signature of ``d`` (``export function f(a: string): string;`` before ``f``'s body)."""
+    if not node.is_named or d.symbol is None:
+        return False
+    while node is not None and node.type in _WRAPPERS:
+        node = _unwrap(node)
+    return node is not None and node.type in _SIGNATURES and _name(node, ck) == d.symbol
+
+
+def _declared_name(node: Node, ck: _Chunker) -> str | None:
+    """The name a plain statement declares (``const x = 1``, ``x = 1``, ``int x;``, ``#define X``), or None."""
+    while node.type in _WRAPPERS or (node.type == "expression_statement" and node.named_child_count):
+        inner = _unwrap(node) if node.type in _WRAPPERS else node.named_children[0]
+        if inner is None:
+            return None
+        node = inner
+    if node.type in _ASSIGNMENTS:
+        left = node.child_by_field_name("left")
+        ok = left is not None and left.type in (*_NAME_TYPES, "member_expression", "attribute")
+        return _node_text(left, ck) if ok else None
+    if node.type not in _DECLARATIONS or _include_guard(node, ck):
+        return None
+    declarator = next((c for c in node.named_children if c.type in _DECLARATORS), node)
+    name = _name(declarator, ck)
+    return None if name is None or (ck.language in ("c", "cpp") and _C_WRAPPER_NAME.fullmatch(name)) else name
+
+
+def _include_guard(node: Node, ck: _Chunker) -> bool:
+    """``#define X`` right inside ``#ifndef X``."""
+    parent = node.parent
+    if node.type != "preproc_def" or parent is None or parent.type != "preproc_ifdef":
+        return False
+    guard, name = parent.child_by_field_name("name"), node.child_by_field_name("name")
+    return guard is not None and name is not None and _node_text(guard, ck) == _node_text(name, ck)
+
+
+def _short_form(line: str) -> str | None:
+    """A line of code as a name: whitespace collapsed, a trailing ``{`` or ``;`` dropped, at most ``_SHORT``
+    characters."""
+    text = " ".join(line.split()).removesuffix("{").removesuffix(";").rstrip()
+    if len(text) > _SHORT:
+        text = text[: _SHORT - 4].rstrip() + " ..."
+    return text or None
 
 
 def _attachable(node: Node) -> bool:
@@ -755,14 +953,18 @@ def _name(node: Node, ck: _Chunker) -> str | None:
 
 def _definition(node: Node, ck: _Chunker) -> _Def | None:
     """The definition a statement-level node introduces, or None for a plain statement."""
+    default = False  # `export default` of an anonymous function or class: named "default"
     for _ in range(4):  # unwrap decorators / export / template / declare / TS namespaces
         if node.type in _WRAPPERS:
+            default = default or (node.type == "export_statement" and any(c.type == "default" for c in node.children))
             inner = _unwrap(node)
             if inner is None:
                 return None
             node = inner
         elif node.type == "expression_statement" and node.named_child_count == 1:
             inner = node.named_children[0]
+            if inner.type == "assignment_expression" and ck.language in _JS:
+                return _assigned(inner, ck)
             if inner.type not in ("internal_module", "module"):
                 return None
             node = inner
@@ -772,7 +974,10 @@ def _definition(node: Node, ck: _Chunker) -> _Def | None:
     if t in _FUNCTIONS:
         if _body(node) is None and t not in _BODYLESS_OK:
             return None
-        return _Def(node, _name(node, ck), _FUNCTIONS[t], False)
+        name = _name(node, ck)
+        if ck.language in ("c", "cpp") and name is not None and _C_WRAPPER_NAME.fullmatch(name):
+            name = None
+        return _Def(node, name, _FUNCTIONS[t], False)
     if t in _CONTAINERS:
         if t == "module" and ck.language not in ("ruby", "typescript", "tsx"):
             return None
@@ -782,25 +987,75 @@ def _definition(node: Node, ck: _Chunker) -> _Def | None:
         body = _body(node)
         return _Def(node, _name(node, ck), kind, body is not None and body.named_child_count > 0)
     if t in _LEAVES:
-        kind = _LEAVES[t]
-        if t == "type_declaration":
-            spec = next((c for c in node.named_children if c.type in ("type_spec", "type_alias")), None)
-            ty = spec.child_by_field_name("type") if spec is not None else None
-            if ty is not None and ty.type in ("struct_type", "interface_type"):
-                kind = ty.type.removesuffix("_type")
-        elif t in ("enum_specifier", "type_definition") and _body(node) is None:
-            inner = node.child_by_field_name("type")
-            if t == "enum_specifier" or inner is None or _body(inner) is None:
-                return None
-        return _Def(node, _name(node, ck), kind, False)
+        return _leaf(node, ck)
     if t in ("lexical_declaration", "variable_declaration"):
         declarators = [c for c in node.named_children if c.type == "variable_declarator"]
         if len(declarators) == 1:
-            value = declarators[0].child_by_field_name("value")
-            if value is not None and value.type in _FUNCTION_VALUES:
+            value = _function_value(declarators[0].child_by_field_name("value"))
+            if value is not None:
                 kind = "class" if value.type == "class" else "function"
                 return _Def(value, _name(declarators[0], ck), kind, False)
+    if default and t in _FUNCTION_VALUES:
+        return _Def(node, _name(node, ck) or "default", "class" if t == "class" else "function", False)
     return None
+
+
+def _leaf(node: Node, ck: _Chunker) -> _Def | None:
+    """A type-like definition kept whole (struct, enum, type alias, typedef with a body), or None."""
+    t = node.type
+    kind = _LEAVES[t]
+    if t == "type_declaration":
+        spec = next((c for c in node.named_children if c.type in ("type_spec", "type_alias")), None)
+        ty = spec.child_by_field_name("type") if spec is not None else None
+        if ty is not None and ty.type in ("struct_type", "interface_type"):
+            kind = ty.type.removesuffix("_type")
+    elif t in ("enum_specifier", "type_definition") and _body(node) is None:
+        inner = node.child_by_field_name("type")
+        if t == "enum_specifier" or inner is None or _body(inner) is None:
+            return None
+    name = _name(node, ck)
+    body = _body(node) if name is None and t == "enum_specifier" else None
+    if body is not None and body.named_child_count:  # `enum { RED, GREEN };`: named by its first enumerator
+        name = _name(body.named_children[0], ck)
+    return _Def(node, name, kind, False)
+
+
+def _function_value(value: Node | None) -> Node | None:
+    """The function or class a variable is bound to: the value itself, inside parentheses or a type assertion
+    (``(async () => x) as F``), or the function passed to a call (``memo(() => ...)``); None for other values."""
+    for _ in range(4):
+        if value is None or value.type in _FUNCTION_VALUES:
+            return value
+        if value.type in _VALUE_WRAPPERS and value.named_child_count:
+            value = value.named_children[0]
+        elif value.type == "call_expression":
+            args = value.child_by_field_name("arguments")
+            found = args.named_children if args is not None else []
+            value = next((a for a in found if a.type in _FUNCTION_VALUES), None)
+        else:
+            return None
+    return None
+
+
+def _assigned(expr: Node, ck: _Chunker) -> _Def | None:
+    """JavaScript ``module.exports.x = function``, ``exports.x = ...``, ``Foo.prototype.bar = function``: a
+    function or class named after the assigned property (a prototype's: a method of Foo)."""
+    value = _function_value(expr.child_by_field_name("right"))
+    left = expr.child_by_field_name("left")
+    if value is None or left is None or left.type not in ("member_expression", "identifier"):
+        return None
+    parts = ck.text(left.start_byte, left.end_byte).replace(" ", "").split(".")
+    if not all(re.fullmatch(r"[\w$]+", part) for part in parts):
+        return None
+    if parts[:2] == ["module", "exports"] or parts[:1] in (["exports"], ["this"]):
+        parts = parts[2:] if parts[0] == "module" else parts[1:]
+    kind = "class" if value.type == "class" else "function"
+    if "prototype" in parts:
+        kind = "method" if kind == "function" else kind
+        parts = [p for p in parts if p != "prototype"]
+    own = value.child_by_field_name("name")
+    symbol = parts[-1] if parts else (_node_text(own, ck) if own is not None else "exports")
+    return _Def(value, symbol, kind, False, ".".join(parts[:-1]) or None)
 
 
 def _keyword_kind(node: Node) -> str | None:

@@ -114,14 +114,14 @@ if __name__ == "__main__":
         "python",
         source,
         [
-            ("block", None, 0, 2),
+            ("block", '"""Tiny cache."""', 0, 2),
             ("function", "load", 5, 10),
             ("class", "LRU", 13, 27),
             ("method", "LRU.get", 18, 19),
             ("method", "LRU.full", 21, 23),
             ("class", "LRU.Entry", 25, 27),
             ("method", "LRU.Entry.touch", 26, 27),
-            ("block", None, 30, 31),
+            ("block", 'if __name__ == "__main__":', 30, 31),
         ],
     )
     summary = result.chunks[2].text
@@ -155,13 +155,12 @@ export default function main() {}
 console.log(inc(1));
 """,
         [
-            ("block", None, 0, 0),
-            ("function", "inc", 2, 5),
+            ("block", 'import x from "y"', 0, 0),
+            ("function", "inc", 2, 5),  # the one-line import joins the function below it
             ("function", "double", 7, 7),
             ("class", "Counter", 9, 14),
             ("method", "Counter.tick", 11, 13),
-            ("function", "main", 16, 16),
-            ("block", None, 17, 17),
+            ("function", "main", 16, 17),  # the last line joins the function above it
         ],
     )
 
@@ -203,7 +202,7 @@ export function App({ name }: { name: string }) {
 }
 const Button = () => <button>ok</button>;
 """,
-        [("block", None, 0, 0), ("function", "App", 1, 3), ("function", "Button", 4, 4)],
+        [("block", 'import React from "react"', 0, 0), ("function", "App", 1, 3), ("function", "Button", 4, 4)],
     )
 
 
@@ -232,12 +231,11 @@ func main() {
 var debug = false
 """,
         [
-            ("block", None, 0, 2),
+            ("block", "package main", 0, 2),
             ("struct", "Stack", 4, 7),
             ("interface", "Pusher", 9, 9),
             ("method", "Stack.Push", 11, 13),
-            ("function", "main", 15, 17),
-            ("block", None, 19, 19),
+            ("function", "main", 15, 19),
         ],
     )
 
@@ -267,7 +265,7 @@ fn main() {
 }
 """,
         [
-            ("block", None, 0, 0),
+            ("block", "use std::fmt", 0, 0),
             ("struct", "Point", 2, 3),
             ("trait", "Shape", 5, 5),
             ("impl", "Point", 7, 9),
@@ -303,7 +301,7 @@ public class Greeter implements Hello {
 }
 """,
         [
-            ("block", None, 0, 2),
+            ("block", "package demo", 0, 2),
             ("class", "Greeter", 4, 17),
             ("method", "Greeter.Greeter", 9, 9),
             ("method", "Greeter.greet", 11, 14),
@@ -330,12 +328,11 @@ int *find(int *xs, int n) { return xs; }
 #define MAX 10
 """,
         [
-            ("block", None, 0, 0),
+            ("block", "#include <stdio.h>", 0, 0),
             ("struct", "point", 2, 2),
             ("type", "color", 4, 4),
             ("function", "add", 6, 8),
-            ("function", "find", 10, 10),
-            ("block", None, 12, 12),
+            ("function", "find", 10, 12),
         ],
     )
 
@@ -360,7 +357,7 @@ T twice(T x) { return x + x; }
 void geo::helper() {}
 """,
         [
-            ("block", None, 0, 0),
+            ("block", "#include <vector>", 0, 0),
             ("namespace", "geo", 2, 12),
             ("class", "geo.Shape", 3, 8),
             ("method", "geo.Shape.~Shape", 5, 5),
@@ -394,7 +391,7 @@ namespace Shop
 }
 """,
         [
-            ("block", None, 0, 0),
+            ("block", "using System", 0, 0),
             ("namespace", "Shop", 2, 17),
             ("class", "Shop.Cart", 4, 14),
             ("method", "Shop.Cart.Cart", 8, 8),
@@ -426,7 +423,7 @@ def helper(x)
 end
 """,
         [
-            ("block", None, 0, 0),
+            ("block", 'require "json"', 0, 0),
             ("module", "Shop", 2, 12),
             ("class", "Shop.Cart", 3, 11),
             ("method", "Shop.Cart.add", 6, 8),
@@ -459,9 +456,8 @@ class Cart extends Base {
 interface Store { public function save(); }
 """,
         [
-            ("block", None, 0, 0),
-            ("namespace", "App", 1, 1),
-            ("block", None, 3, 3),
+            ("block", "<?php", 0, 0),
+            ("namespace", "App", 1, 3),
             ("function", "helper", 5, 7),
             ("class", "Cart", 9, 15),
             ("method", "Cart.add", 12, 14),
@@ -496,7 +492,7 @@ fun main() {
 }
 """,
         [
-            ("block", None, 0, 2),
+            ("block", "package shop", 0, 2),
             ("class", "Cart", 4, 14),
             ("method", "Cart.add", 7, 9),
             ("object", "Cart.Companion", 11, 13),
@@ -536,7 +532,7 @@ func main() {
 }
 """,
         [
-            ("block", None, 0, 0),
+            ("block", "import Foundation", 0, 0),
             ("class", "Cart", 2, 10),
             ("method", "Cart.init", 5, 5),
             ("method", "Cart.add", 7, 9),
@@ -570,7 +566,7 @@ trait Store { def save(): Unit }
 case class Item(id: Int)
 """,
         [
-            ("block", None, 0, 2),
+            ("block", "package shop", 0, 2),
             ("class", "Cart", 4, 9),
             ("method", "Cart.add", 6, 8),
             ("object", "Cart", 11, 11),
@@ -600,10 +596,222 @@ greet
 cleanup
 """,
         [
-            ("block", None, 0, 2),
+            ("block", "NAME", 0, 2),  # the first name a block declares
             ("function", "greet", 4, 6),
             ("function", "cleanup", 8, 10),
-            ("block", None, 12, 13),
+            ("block", "greet", 12, 13),  # else its first line
+        ],
+    )
+
+
+def test_typescript_names_bound_functions_and_overloads():
+    result = check(
+        "typescript",
+        """import { z } from "zod";
+
+/** Parses a value. */
+export function parse(v: string): number;
+export function parse(v: number): number;
+export function parse(v: unknown): number {
+  return Number(v);
+}
+
+export const safeParse = (v: unknown) => {
+  return parse(v as string);
+};
+
+export const parseAsync = async function (v: unknown) {
+  return parse(v as string);
+};
+
+const Schema = class {
+  check() {}
+};
+
+export const memoParse = memo((v: string) => parse(v));
+export const parseAll = ((vs: string[]) => vs.map(parse)) as Fn;
+
+export type Parsed = number;
+export const version = "1.0";
+export default () => 1;
+""",
+        [
+            ("block", 'import { z } from "zod"', 0, 0),
+            ("function", "parse", 2, 7),  # overloads + implementation: one chunk
+            ("function", "safeParse", 9, 11),
+            ("function", "parseAsync", 13, 15),
+            ("class", "Schema", 17, 19),
+            ("function", "memoParse", 21, 21),
+            ("function", "parseAll", 22, 22),
+            ("type", "Parsed", 24, 25),  # kept as its own chunk (the one-line `version` joins it)
+            ("function", "default", 26, 26),
+        ],
+    )
+    assert result.chunks[1].text.count("export function parse(") == 3
+
+
+def test_typescript_method_overloads_join_the_method():
+    check(
+        "typescript",
+        """class Box {
+  get(i: number): string;
+  get(i: string): string;
+  get(i: any) {
+    return String(i);
+  }
+}
+""",
+        [("class", "Box", 0, 6), ("method", "Box.get", 1, 5)],
+    )
+
+
+def test_javascript_exports_and_prototype_assignments():
+    check(
+        "javascript",
+        """const util = require("util");
+
+module.exports.parse = function (text) {
+  return JSON.parse(text);
+};
+
+exports.stringify = (value) => JSON.stringify(value);
+
+Parser.prototype.feed = function feed(chunk) {
+  this.buffer += chunk;
+};
+
+module.exports = function createParser() {
+  return new Parser();
+};
+""",
+        [
+            ("block", "util", 0, 0),
+            ("function", "parse", 2, 4),
+            ("function", "stringify", 6, 6),
+            ("method", "Parser.feed", 8, 10),
+            ("function", "createParser", 12, 14),
+        ],
+    )
+
+
+def test_blocks_are_named_by_their_first_declaration_or_first_line():
+    check(
+        "typescript",
+        """import { a } from "a";
+import { b } from "b";
+
+function f() {}
+
+export const limit = 3;
+export const parse = makeParser(limit);
+
+function g() {}
+
+describe("parse", () => {
+  it("works", () => {});
+});
+""",
+        [
+            ("block", 'import { a } from "a"', 0, 1),
+            ("function", "f", 3, 3),
+            ("block", "limit", 5, 6),
+            ("function", "g", 8, 8),
+            ("block", 'describe("parse", () =>', 10, 12),
+        ],
+    )
+
+
+def test_one_line_block_stays_alone_when_merging_would_pass_the_budget(count):
+    body = "\n".join(f"    total = total + compute_value({i}, name='item{i}')" for i in range(60))
+    source = f"import os\n\n\ndef accumulate(values):\n    total = 0\n{body}\n    return total\n"
+    result = run("python", source, count, max_tokens=64)
+    assert (result.chunks[0].kind, result.chunks[0].symbol, result.chunks[0].end_line) == ("block", "import os", 0)
+    # a one-line block never joins the definition after it: a hit on `f` starts (and previews) at `def f`
+    small = run("python", "import os\n\n\ndef f():\n    return os.sep\n", count)
+    assert [(c.kind, c.symbol, c.start_line) for c in small.chunks] == [("block", "import os", 0), ("function", "f", 3)]
+    after = run("python", "def f():\n    return 1\n\nMAX = 3\n", count)
+    assert [(c.kind, c.symbol, c.start_line, c.end_line) for c in after.chunks] == [("function", "f", 0, 3)]
+
+
+def test_c_preprocessor_and_glibc_macros():
+    check(
+        "c",
+        """/* Demo header.  */
+#ifndef _DEMO_H
+#define _DEMO_H 1
+
+#include <features.h>
+
+__BEGIN_DECLS
+
+extern int foo (int __x) __THROW;
+#define DEMO_MAX 10
+extern char *bar (const char *__s) __THROW __wur __nonnull ((1));
+
+struct demo { int x; };
+
+__extern_inline int
+__NTH (baz (int __c))
+{
+  return __c + DEMO_MAX;
+}
+
+extern int __REDIRECT (qux, (int __fd), qux64) __THROW;
+
+__END_DECLS
+
+#endif /* demo.h */
+""",
+        [
+            ("block", "foo", 0, 10),  # the include guard's #define is not a name; __THROW is no declaration
+            ("struct", "demo", 12, 12),
+            ("function", "baz", 14, 18),  # not __NTH
+            ("block", "qux", 20, 24),  # not __REDIRECT; __END_DECLS and the trailing #endif are covered
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "parsed"),
+    [
+        ("__BEGIN_DECLS\nint f (void);\n", "             \nint f (void);\n"),
+        ("extern int f (int) __THROW __nonnull ((1));", "extern int f (int)" + " " * 24 + ";"),
+        ("int __NTH (f (int c)) { }", "int" + " " * 8 + "f (int c)  { }"),
+        ("int __REDIRECT (f, (int c), f64) __wur;", "int             f  (int c)            ;"),
+        ("__extern_inline int\nf (void);", "                int\nf (void);"),
+        ("#define __NTH(fct) fct\nFILE *fopen (void);", "#define __NTH(fct) fct\nFILE *fopen (void);"),
+    ],
+)
+def test_c_macros_are_blanked_for_the_parser_only(source, parsed):
+    from indexer.c_macros import mask_macros
+
+    assert mask_macros(source.encode()) == parsed.encode()
+
+
+def test_c_define_between_functions_and_trailing_endif():
+    check(
+        "c",
+        """#ifndef UTIL_H
+#define UTIL_H
+
+static inline int twice(int x) { return 2 * x; }
+
+#define HALF(x) ((x) / 2)
+#define LIMIT 100
+
+#ifdef __GNUC__
+# if __GNUC__ > 3
+static inline int clamp(int x) { return x > LIMIT ? LIMIT : x; }
+# endif
+#endif
+
+#endif
+""",
+        [
+            ("block", "#ifndef UTIL_H", 0, 1),  # the guard's #define is not a name
+            ("function", "twice", 3, 3),
+            ("block", "HALF", 5, 6),
+            ("function", "clamp", 8, 14),  # with the conditionals around it and the trailing #endif
         ],
     )
 
@@ -690,8 +898,21 @@ def test_single_long_line_splits_by_characters(count):
 def test_block_statements_pack_into_chunks(count):
     source = "\n".join(f"CONSTANT_{i} = {i}" for i in range(200)) + "\n"
     result = run("python", source, count, max_tokens=100)
-    assert all(c.kind == "block" and c.symbol is None for c in result.chunks)
+    assert all(c.kind == "block" for c in result.chunks)
+    assert all(c.symbol == c.text.split(" = ")[0] for c in result.chunks)  # each piece: its first name, no header
     assert 5 < len(result.chunks) < 60
+
+
+def test_long_call_statement_splits_at_line_starts_with_its_head_as_context(count):
+    cases = "".join(f"  it('case {i}', () => {{\n    expect(parse({i})).toBe({i});\n  }});\n" for i in range(30))
+    source = f"describe('parse', () => {{\n{cases}}});\n"
+    result = run("typescript", source, count, max_tokens=64)
+    assert len(result.chunks) > 3
+    assert all(c.kind == "block" and c.end_line > c.start_line for c in result.chunks)  # never `describe` alone
+    assert result.chunks[0].symbol == "describe('parse', () =>"
+    for c in result.chunks[1:]:
+        assert c.symbol is not None and c.symbol.startswith("it('case ")
+        assert c.text.startswith("describe('parse', () => {\nit('case ")
 
 
 def test_tiny_budget_still_keeps_invariants(count):
@@ -763,7 +984,8 @@ def test_non_ascii_columns_are_characters_and_bytes_are_utf8(count):
             assert c.text.endswith(span)
         assert lines[c.start_line][c.start_col :].startswith(span.split("\n")[0])
     fn = next(c for c in result.chunks if c.symbol == "grüß")
-    assert (fn.start_line, fn.start_col, fn.end_line, fn.end_col) == (2, 0, 3, len('    return f"Grüß {name} 🎉"'))
+    end_col = len('    return f"Grüß {name} 🎉"')
+    assert (fn.start_line, fn.start_col, fn.end_line, fn.end_col) == (2, 0, 3, end_col)
     method = next(c for c in result.chunks if c.symbol == "走")
     assert method.qualified_name == "Ñandú.走" and method.start_col == 4
 

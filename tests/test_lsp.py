@@ -135,16 +135,22 @@ async def raw_request(client: LanguageClient, message: dict[str, Any]) -> Any:
 
 
 async def wait_until_settled(client: LanguageClient, deadline_s: float = 40) -> Any:
-    """Status once indexing ended: waits on $/progress notifications between polls, never sleeps. The wait is
-    registered before each poll, so a notification between the poll and the wait is not missed."""
+    """Status once indexing ended: waits on $/progress notifications (or a shown message: a model that cannot load
+    ends the start with one, and no run) between polls, never sleeps. The waits are registered before each poll,
+    so a notification between the poll and the wait is not missed."""
     loop = asyncio.get_running_loop()
     end = loop.time() + deadline_s
     while True:
-        progress = client.protocol.wait_for_notification_async("$/progress")
+        waits = {
+            asyncio.ensure_future(client.protocol.wait_for_notification_async(m))
+            for m in ("$/progress", "window/showMessage")
+        }
         status = await request(client, "semcode/status", {})
         if status.state != "indexing":
-            return status
-        await asyncio.wait_for(progress, max(0.1, end - loop.time()))
+            return status  # (the waits left are resolved by later notifications; cancelling them upsets pytest-lsp)
+        done, _ = await asyncio.wait(waits, timeout=max(0.1, end - loop.time()), return_when="FIRST_COMPLETED")
+        if not done:
+            raise TimeoutError(f"still indexing after {deadline_s} s: {status}")
 
 
 def _options(root: Path, model: str | None) -> dict[str, Any]:
