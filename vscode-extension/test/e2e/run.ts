@@ -463,7 +463,9 @@ async function main(): Promise<void> {
 
     // 4. related code, as a peek view (a client-only setting: no restart)
     settings.update({ 'semcode.related.view': 'peek' });
-    await until('the peek view', UI_TIMEOUT, async () => {
+    await until('the peek view', 2 * UI_TIMEOUT, async () => {
+      // a try before the client read the setting opens the QuickPick instead: close whatever is open first
+      await page.keyboard.press('Escape');
       await wb!.command('Semcode: Find Related Code');
       const peek = page.locator('.peekview-widget').first();
       await peek.waitFor({ state: 'visible', timeout: 5000 });
