@@ -19,15 +19,14 @@ The protocol (one request per connection, newline-terminated JSON both ways): ``
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
 import logging
 import os
 import socket
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,7 +78,8 @@ def chunk_row(c: StoredChunk) -> dict[str, Any]:
 def runtime_dir() -> Path:
     """A private folder for sockets: ``$XDG_RUNTIME_DIR/semcode``, else ``/tmp/semcode-<uid>`` (mode 0700)."""
     base = os.environ.get("XDG_RUNTIME_DIR")
-    folder = Path(base) / "semcode" if base else Path(tempfile.gettempdir()) / f"semcode-{os.getuid()}"
+    tmp = os.environ.get("TMPDIR") or "/tmp"
+    folder = Path(base) / "semcode" if base else Path(tmp) / f"semcode-{os.getuid()}"
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     if folder.stat().st_uid != os.getuid():
         raise PermissionError(f"{folder} belongs to another user; set XDG_RUNTIME_DIR")
@@ -143,6 +143,8 @@ def stop(sock: Path) -> None:
 
 def spawn(settings: Settings, index_dir: str, root: Path, sock: Path, idle_s: float = IDLE_S) -> None:
     """Start a daemon for this key in the background (it exits at once if another one holds the key)."""
+    import subprocess
+
     cmd = [sys.executable, "-m", "lsp_server.cli", "daemon", "--index-dir", index_dir, "--root", str(root)]
     cmd += ["--model", settings.resolved_model(), "--idle", str(idle_s)]
     for flag, value in (("--device", settings.device), ("--dtype", settings.dtype), ("--threads", settings.threads)):
@@ -258,7 +260,9 @@ def run_daemon(settings: Settings, index_dir: str, root: Path, idle_s: float) ->
     index, then serve until idle."""
     from semcode.engine import Engine
 
-    sock = socket_path(settings, index_dir)
+    sock = socket_path(settings, index_dir)  # the key of the settings the CLI asked with
+    if settings.threads is None:  # one query at a time: a second torch thread costs CPU, not latency
+        settings = dataclasses.replace(settings, threads=1)
     lock = open(f"{sock}.lock", "w")  # noqa: SIM115 - held for the daemon's whole life
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

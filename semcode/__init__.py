@@ -10,10 +10,30 @@ Line numbers are 0-based, end lines inclusive (as ``semcode search --json``). Se
 Importing this package is cheap: torch, LanceDB and tree-sitter load on first use.
 """
 
-from .api import Hit, Index, RepositoryStatus, Status, UpdateSummary, open
-from .engine import Engine, Lines, SearchQuery
-from .settings import Settings, configured_model
-from .workspace import Folder, PathOutside
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import Hit, Index, RepositoryStatus, Status, UpdateSummary, open
+    from .engine import Engine, Lines, SearchQuery
+    from .settings import Settings, configured_model
+    from .workspace import Folder, PathOutside
+
+# each name loads its module on first use (PEP 562): the CLI's warm path imports only what it needs
+_LAZY = {
+    "Hit": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api", "open": "api",
+    "Engine": "engine", "Lines": "engine", "SearchQuery": "engine", "Settings": "settings",
+    "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Engine",
