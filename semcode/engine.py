@@ -392,8 +392,6 @@ class Engine:
         """Hits of every served folder x every path glob, merged by score (best per chunk). ``repo`` keeps the rows
         of that repository id only; ``everywhere`` keeps every repository in the opened indexes, served or not
         (``semcode search`` without ``--repo``). `stop()` is checked before each search."""
-        from indexer.search import search
-
         globs: list[str | None] = [*q.paths] if q.paths else [None]
         languages = list(q.languages) if q.languages else None
         scopes: dict[tuple[str, str | None], Store] = {}
@@ -405,7 +403,9 @@ class Engine:
                     scope = None  # the same rows, without a filter's cost
                 scopes.setdefault((folder.index_dir, scope), store)
         if not scopes:
-            return []
+            return []  # (before importing LanceDB: a server's first query may come before any index exists)
+        from indexer.search import search
+
         encoder = self.query_encoder() if q.mode != "lexical" else None
         best: dict[tuple[str, str, int, int], Hit] = {}
         for (_dir, scope_repo), store in scopes.items():
