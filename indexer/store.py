@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import re
 import shutil
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -39,12 +38,10 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import FTS, IvfPq
 
-from indexer.identity import MARKER
+from indexer.identity import MARKER, REBUILD, claim_dir, read_marker, update_marker
 from indexer.types import Chunk, StoreError
 
-FORMAT = 1  # bump when a table layout changes incompatibly; an old index then asks for --rebuild
 _BATCH = 1000  # paths / hashes per SQL IN-list
-_REBUILD = "run `semcode index --rebuild` to start a fresh index"
 # With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
 # LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
 NPROBES = 32
@@ -319,7 +316,7 @@ class Store:
         `read_consistency_interval` 0 makes every read see commits by other processes (a cheap manifest check on a
         local disk); None never re-checks."""
         root = Path(uri)
-        _claim_dir(root)
+        claim_dir(root)
         try:
             db = lancedb.connect(str(root), read_consistency_interval=read_consistency_interval)
         except Exception as e:  # pragma: no cover - connect only fails on unusable paths
@@ -332,15 +329,15 @@ class Store:
                 table = db.create_table(name, schema=wanted[kind], exist_ok=True)
                 schema = table.schema
             except Exception as e:
-                raise StoreError(f"the index table {name} in {root} cannot be opened ({e}); {_REBUILD}") from e
+                raise StoreError(f"the index table {name} in {root} cannot be opened ({e}); {REBUILD}") from e
             if not _same_layout(schema, wanted[kind]):
                 raise StoreError(
                     f"the index table {name} in {root} has another layout (made by another semcode version, or for"
-                    f" another vector size than {dim}); {_REBUILD}"
+                    f" another vector size than {dim}); {REBUILD}"
                 )
             tables[kind] = table
         store = cls(root, db, model_id, dim, tables)
-        _update_marker(root, lambda m: m.setdefault("models", {}).update({model_id: dim}))
+        update_marker(root, lambda m: m.setdefault("models", {}).update({model_id: dim}))
         store._ensure_fts()
         return store
 
@@ -376,7 +373,7 @@ class Store:
             if repo not in repos:
                 repos.append(repo)
 
-        _update_marker(self.root, add)
+        update_marker(self.root, add)
 
     def end_run(self, repo: str) -> None:
         def remove(m: dict[str, Any]) -> None:
@@ -384,7 +381,7 @@ class Store:
             if repo in repos:
                 repos.remove(repo)
 
-        _update_marker(self.root, remove)
+        update_marker(self.root, remove)
 
     def incomplete(self, repo: str) -> bool:
         """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash)."""
@@ -677,25 +674,6 @@ class Store:
         ]
 
 
-def _claim_dir(root: Path) -> None:
-    """Create the index directory with its marker, or check that an existing one is a semcode index we can read."""
-    marker = root / MARKER
-    if root.exists() and not root.is_dir():
-        raise StoreError(f"{root} is not a directory; choose another index location")
-    if root.is_dir() and not marker.exists() and any(root.iterdir()):
-        raise StoreError(
-            f"{root} is not a semcode index (it has files but no {MARKER}); choose another index location, "
-            "or delete the directory if it is a broken index"
-        )
-    if not marker.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        _write_marker(root, {"format": FORMAT})
-        return
-    fmt = read_marker(root).get("format")
-    if fmt != FORMAT:
-        raise StoreError(f"the index at {root} has format {fmt!r}, this semcode uses {FORMAT}; {_REBUILD}")
-
-
 def describe_index(uri: str | Path) -> list[dict[str, Any]]:
     """What an index folder holds, per model: {"model", "dim", "repos": {repo: {"files", "chunks"}}, "updated"
     (seconds since the epoch of the last write), "incomplete": [repo, ...]}. Read-only; no table is created."""
@@ -720,32 +698,6 @@ def describe_index(uri: str | Path) -> list[dict[str, Any]]:
         incomplete = marker.get("incomplete", {}).get(model, [])
         out.append({"model": model, "dim": dim, "repos": repos, "updated": updated, "incomplete": incomplete})
     return out
-
-
-def read_marker(root: Path) -> dict[str, Any]:
-    """The marker's record: {"format", "models": {model id: dim}, "incomplete": {model id: [repo, ...]}}."""
-    marker = root / MARKER
-    try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise StoreError(f"{marker} cannot be read ({e}); {_REBUILD}") from e
-    if not isinstance(data, dict):
-        raise StoreError(f"{marker} is not a semcode marker; {_REBUILD}")
-    return data
-
-
-def _write_marker(root: Path, data: dict[str, Any]) -> None:
-    tmp = root / f"{MARKER}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MARKER)  # atomic: a crash leaves no half-written marker
-
-
-def _update_marker(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    data = read_marker(root)
-    before = json.dumps(data, sort_keys=True)
-    change(data)
-    if json.dumps(data, sort_keys=True) != before:
-        _write_marker(root, data)
 
 
 def _to_chunk(row: dict[str, Any]) -> StoredChunk:

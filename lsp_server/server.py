@@ -103,7 +103,7 @@ class SemcodeServer(MessagingServer):
     def summary(self) -> dict[str, Any]:
         states = {ws.state for ws in self.workspaces} or {"error"}
         state = next(s for s in ("error", "indexing", "ready") if s in states)
-        # while the model loads, searches answer lexically from what is indexed
+        # while the model loads, searches answer from what is indexed (queries encoded by the NumPy encoder)
         model_state = "ready" if self.encoder is not None else "error" if self.model_error else "loading"
         return {
             "state": state,
@@ -250,7 +250,7 @@ def _open_existing(ls: SemcodeServer) -> None:
 
 async def _existing_opened(ls: SemcodeServer) -> None:
     """Wait until `initialized` has opened the folders' existing indexes: a query sent right after it answers from
-    them (lexically while the model loads) instead of from no index at all."""
+    them (with NumPy-encoded queries while the model loads) instead of from no index at all."""
     if ls.opened is not None:
         await asyncio.wait({ls.opened})
 

@@ -10,7 +10,7 @@ Line numbers are 1-based here, as in editors, grep and agents' file tools (the P
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -359,4 +359,4 @@ def _version() -> str:
     return semcode.__version__
 
 
-__all__: list[Any] = ["Tools", "build_server"]
+__all__ = ["Tools", "build_server"]
