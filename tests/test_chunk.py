@@ -1097,3 +1097,20 @@ def test_chunk_header_format():
     assert chunk_header(None) == ""
     assert chunk_header("C.m") == "# C.m"
     assert Chunk.__dataclass_fields__  # the header is the only thing chunk.py adds to a chunk's code
+
+
+def test_deeply_nested_broken_code_is_chunked_as_text_in_linear_time():
+    # tree-sitter's error recovery on unclosed brackets costs more than linear time and memory (1.9 MB: 18 s, 1.1 GB)
+    unit = "if (a) { b = [c, {d: (e"
+    source = (unit + "\n") * (300 * 1024 // (len(unit) + 1))
+    result = run("javascript", source)
+    assert any(p.startswith("not parsed:") for p in result.problems), result.problems
+    assert {c.kind for c in result.chunks} == {"text"}
+
+
+def test_a_large_ordinary_file_is_still_parsed():
+    source = "\n\n".join(f"def f{i}(x):\n    return x + {i}\n" for i in range(9000))
+    assert len(source) > 256 * 1024
+    result = run("python", source)
+    assert not result.problems
+    assert result.chunks[0].kind == "function" and result.chunks[0].symbol == "f0"
