@@ -107,15 +107,20 @@ def _per_sequence_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, packin
     # heads-major copies, so each sequence's slice is a dense (heads, n, head_dim) block (the CPU kernel runs
     # 5-10% faster on it than on the strided view of the fused qkv projection)
     qh, kh, vh = (t.transpose(0, 1).contiguous() for t in (q, k, v))  # (heads, total, head_dim)
+    heads, _, head_dim = qh.shape
     out = torch.empty_like(qh)
-    start = 0
-    for n in packing.seqlens:
-        end = start + n
-        o = F.scaled_dot_product_attention(
-            qh[None, :, start:end], kh[None, :, start:end], vh[None, :, start:end]
-        )  # (1, heads, n, head_dim)
-        out[:, start:end] = o[0]
-        start = end
+    start, i, seqlens = 0, 0, packing.seqlens
+    while i < len(seqlens):
+        # consecutive sequences of one length (the encoder sorts by length) go as one batch: no padding, and one
+        # kernel call instead of many (4,000 calls of ~10 tokens cost 17 s of a 2,000-file index of tiny files)
+        n, j = seqlens[i], i + 1
+        while j < len(seqlens) and seqlens[j] == n:
+            j += 1
+        b, end = j - i, start + (j - i) * n
+        qs, ks, vs = (t[:, start:end].reshape(heads, b, n, head_dim).transpose(0, 1) for t in (qh, kh, vh))
+        o = F.scaled_dot_product_attention(qs, ks, vs)  # (b, heads, n, head_dim)
+        out[:, start:end] = o.transpose(0, 1).reshape(heads, end - start, head_dim)
+        start, i = end, j
     return out.transpose(0, 1)  # (total, heads, head_dim)
 
 

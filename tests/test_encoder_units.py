@@ -46,6 +46,8 @@ def check_attention(seqlens: list[int], window: int | None, heads: int = 3, head
         ([1000], 128),
         ([50, 60], None),
         ([1, 500, 3], None),
+        ([12, 12, 12, 9, 9, 40, 12], None),  # runs of one length go through one batched kernel call
+        ([5, 5, 5, 5], 64),  # a window wider than every sequence: global, batched
     ],
 )
 def test_blocked_attention_equals_plain(seqlens, window):
