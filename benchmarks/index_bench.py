@@ -21,6 +21,9 @@ Steps:
 6. Unless ``--skip-vector-index``: ``ensure_vector_index`` (IVF_PQ) built in a child process under a time limit,
    search latency with the index, and recall@10 of indexed against flat search on the same queries.
 
+With ``--many-files N`` or ``--kill-every S`` only that case runs (``benchmarks/index_cases.py``): N one-line files
+through the whole pipeline (files/s), or the CLI killed every S seconds until it finishes (rows kept per kill).
+
 No figure is asserted; every figure is printed with its unit.
 """
 
@@ -46,6 +49,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.common import ms_pcts, say
+from benchmarks.index_cases import kill_every, many_small_files
 from indexer.discover import DiscoverOptions, discover
 from indexer.index import IndexOptions, Progress, index_repository, repo_id, update_files
 from indexer.store import NPROBES, REFINE_FACTOR, Hit, Store, StoredChunk
@@ -488,6 +492,8 @@ def main() -> None:
     p.add_argument("--device", default=None, help="encoder device (default: CUDA if available, else CPU)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--many-files", type=int, default=0, help="only the many-small-files case, with this many files")
+    p.add_argument("--kill-every", type=float, default=0, help="only the kill case: SIGKILL the CLI every S seconds")
     p.add_argument("--child-index", help=argparse.SUPPRESS)
     p.add_argument("--child-model-id", help=argparse.SUPPRESS)
     p.add_argument("--child-dim", type=int, help=argparse.SUPPRESS)
@@ -517,6 +523,12 @@ def main() -> None:
             f"encoder: {enc.dim}-d, {enc.config.num_hidden_layers} layers, {enc.device} {enc.dtype}, "
             f"max {enc.max_tokens} tokens, loaded in {time.perf_counter() - t:.2f} s; RSS peak {mib(peak_rss())}"
         )
+        if args.many_files:
+            many_small_files(tmp, enc, args.many_files)
+            return
+        if args.kill_every:
+            kill_every(tmp, root, model, args.kill_every)
+            return
         options = IndexOptions(max_tokens=enc.max_tokens)
         store = Store.open(tmp / "index", model_id=enc.name, dim=enc.dim)
 

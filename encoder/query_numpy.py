@@ -20,12 +20,22 @@ from .config import EncoderConfig
 from .load import model_id, read_checkpoint, read_numpy_weights, token_limit
 from .tokenize import TextTokenizer
 
-_ERF = np.vectorize(math.erf, otypes=[np.float32])
+_ERF_P = 0.3275911
+_ERF_A = (0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf, vectorised (Abramowitz & Stegun 7.1.26: absolute error < 1.5e-7, below float32's resolution of the
+    result); a per-element ``math.erf`` cost 0.36 s per 64-token query with the shipped model."""
+    z = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + _ERF_P * z)
+    poly = t * (_ERF_A[0] + t * (_ERF_A[1] + t * (_ERF_A[2] + t * (_ERF_A[3] + t * _ERF_A[4]))))
+    return (np.sign(x) * (1.0 - poly * np.exp(-z * z))).astype(np.float32)
 
 
 def _act(name: str, x: np.ndarray) -> np.ndarray:
     if name == "gelu":
-        return 0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)))
+        return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
     if name in ("gelu_new", "gelu_pytorch_tanh"):
         return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
     if name == "relu":

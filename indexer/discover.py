@@ -1,9 +1,15 @@
-"""Find the files semcode indexes, and read them: the first stage of the indexer.
+"""Find the files semcode indexes: the first stage of the indexer (reading them is indexer/read.py's
+`read_source`, re-exported here).
 
 `discover` walks a repository and yields repository-relative POSIX paths (sorted: the walk visits entries so that the
 output is in plain string order) plus a `Skip` for each file that is deliberately left out and worth telling the user
-about (secrets, oversized files, symlinks out of the repository). Files that ignore rules or an unknown file type
-leave out are dropped without a word: there are too many to report.
+about: secret-bearing names, lock files, oversized or empty files, fifos, sockets and devices, symlinks (see below),
+and names that are not valid UTF-8. Files that ignore rules or an unknown file type leave out are dropped without a
+word: there are too many to report.
+
+Names that are not UTF-8 (``os.fsdecode`` turns their bytes into lone surrogates) can be neither stored nor printed
+as JSON text: such a file, or folder (never entered), is reported with its path escaped by `escape_path` (each
+undecodable byte written ``\\xNN``) and the reason "file name is not valid UTF-8" or "folder name ...".
 
 Ignore rules follow git: `.gitignore` at every level (patterns relative to their own folder, `!` negation, `dir/`
 patterns), `.git/info/exclude`, plus `.semcodeignore` files (same syntax, any level, above `.gitignore` of the same
@@ -12,15 +18,16 @@ ignored folder is never entered, so, as in git, a file inside an ignored folder 
 excluded folders (`node_modules`, `.venv`, ...) are the lowest-priority rules, so a `!vendor/` line re-includes one;
 `.git`, `.hg` and `.svn` are never entered.
 
-Symlinked files are followed when they point inside the repository. Symlinked folders are never followed: a target
-inside the repository is walked at its real path anyway (so no duplicates and no loops), one outside is reported.
-
-`read_source` never raises for a file's problems: it returns a `SourceFile` or a `Skip` with the reason.
+Symlinks never make a file indexed twice. A symlinked file pointing to a file the walk finds at its real path is
+reported ("symlink to <target> (indexed at its real path)", or "skipped" there); one pointing to an ignored file is
+reported too (ignore rules decide what is indexed, whatever path reaches it); one pointing outside the repository,
+nowhere or in a loop is reported. Only a link to a file of no supported type (`tool.py` -> `bin/tool`) is indexed,
+at the link's path, since no other path reaches that text. Symlinked folders are never followed: a target inside
+the repository is walked at its real path anyway (so no duplicates and no loops), one outside is reported.
 """
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import errno
 import fnmatch
@@ -35,7 +42,9 @@ from typing import NamedTuple
 import pathspec
 
 from indexer.languages import language_for
-from indexer.types import Skip, SourceFile
+from indexer.read import SURROGATES, not_regular, too_big
+from indexer.read import read_source as read_source  # re-exported: the walk's callers read what it finds
+from indexer.types import Skip
 
 DEFAULT_EXCLUDE_DIRS: frozenset[str] = frozenset(
     {
@@ -79,8 +88,6 @@ GENERATED_FILES: frozenset[str] = frozenset(
 )  # fmt: skip
 
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".semcodeignore")  # in rising priority within one folder
-BINARY_SNIFF_BYTES = 8192
-MAX_INVALID_FRACTION = 0.30
 
 
 @dataclass(frozen=True)
@@ -89,7 +96,7 @@ class DiscoverOptions:
 
     max_file_bytes: int = 2 * 1024 * 1024
     exclude_dirs: frozenset[str] = DEFAULT_EXCLUDE_DIRS  # folder names or globs ("*.egg-info"), any depth
-    include_secrets: bool = False  # index files that match SECRET_PATTERNS
+    include_secrets: bool = False  # index files that match SECRET_PATTERNS or hold a secret (indexer/secrets.py)
     extra_excludes: tuple[str, ...] = ()  # gitignore-syntax lines from user config, relative to the root
     max_line_chars: int = 10_000  # a longer line marks a file as minified or generated
 
@@ -201,52 +208,86 @@ def secret_pattern(name: str) -> str | None:
     return next((pat for pat in SECRET_PATTERNS if fnmatch.fnmatchcase(low, pat)), None)
 
 
-def _human(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.1f} KB"
-    return f"{n} bytes"
-
-
-def _too_big(size: int, options: DiscoverOptions) -> str:
-    return f"over the size limit: {_human(size)} > {_human(options.max_file_bytes)}"
-
-
 def _within(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
+def _escape_char(m: re.Match[str]) -> str:
+    c = ord(m.group())
+    return f"\\x{c - 0xDC00:02x}" if 0xDC80 <= c <= 0xDCFF else f"\\u{c:04x}"
+
+
+def escape_path(path: str) -> str:
+    """`path` as valid UTF-8 text, for reports and records: each byte of a name that is not UTF-8 (which
+    ``os.fsdecode`` turns into a lone surrogate U+DC80..U+DCFF) becomes ``\\xNN``, as
+    ``os.fsencode(path).decode("utf-8", "backslashreplace")`` writes it; any other lone surrogate ``\\udNNN``."""
+    if path.isascii():
+        return path
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return SURROGATES.sub(_escape_char, path)
+    return path
+
+
+def invalid_name(rel: str, is_dir: bool = False) -> Skip | None:
+    """A Skip (its path escaped) when a name in `rel` is not valid UTF-8: such a path can be neither stored nor
+    printed as JSON text, so the file (or the folder, never entered) is left out with this reason."""
+    safe = escape_path(rel)
+    if safe == rel:
+        return None
+    what = "file" if not is_dir and escape_path(rel.rsplit("/", 1)[-1]) != rel.rsplit("/", 1)[-1] else "folder"
+    return Skip(safe, f"{what} name is not valid UTF-8")
+
+
+def _check_link(root: str, rel: str, options: DiscoverOptions) -> Skip | None:
+    """A symlinked file: a Skip when it points outside, nowhere, in a loop, or to a file the walk reports at its
+    real path (indexed or skipped there, or ignored); None to index it at the link's path (its target has no
+    supported type: a `tool.py` link to `bin/tool`)."""
+    try:
+        target = os.path.realpath(os.path.join(root, rel), strict=True)
+    except FileNotFoundError:
+        return Skip(rel, "broken symlink")
+    except OSError as e:
+        return Skip(rel, "symlink loop" if e.errno == errno.ELOOP else f"unreadable: {e.strerror}")
+    if not _within(target, root):
+        return Skip(rel, "symlink pointing outside the repository")
+    to = os.path.relpath(target, root).replace(os.sep, "/")
+    shown = escape_path(to)
+    if is_ignored(Path(root), to, options):
+        return Skip(rel, f"symlink to {shown}, which is ignored")
+    there = _check_file(root, to, False, options, explicit=False)
+    if there is None:
+        return None
+    return Skip(rel, f"symlink to {shown} ({'indexed' if isinstance(there, str) else 'skipped'} at its real path)")
+
+
 def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, explicit: bool) -> str | Skip | None:
-    """rel when the file is indexed, a Skip to report, or None to drop it silently. Explicit files (named by the
-    user) report what a walk drops silently."""
+    """rel when the file is indexed, a Skip to report, or None to drop it silently (an unsupported type, one
+    that vanished during the walk). Explicit files (named by the user) report what a walk drops silently."""
     name = rel.rsplit("/", 1)[-1]
+    if (bad := invalid_name(rel)) is not None:
+        return bad if explicit or language_for(rel) is not None else None
     if not options.include_secrets and (pat := secret_pattern(name)):
         return Skip(rel, f"secret-bearing file (matches {pat!r}); set include_secrets to index it")
     if name.lower() in GENERATED_FILES:
         return Skip(rel, "generated dependency lock file")
     if language_for(rel) is None:
         return Skip(rel, "unsupported file type") if explicit else None
-    full = os.path.join(root, rel)
-    if is_link:
-        try:
-            target = os.path.realpath(full, strict=True)
-        except FileNotFoundError:
-            return Skip(rel, "broken symlink")
-        except OSError as e:
-            return Skip(rel, "symlink loop" if e.errno == errno.ELOOP else f"unreadable: {e.strerror}")
-        if not _within(target, root):
-            return Skip(rel, "symlink pointing outside the repository")
+    if is_link and (link := _check_link(root, rel, options)) is not None:
+        return link
     try:
-        st = os.stat(full)
+        st = os.stat(os.path.join(root, rel))
     except FileNotFoundError:
         return Skip(rel, "no such file") if explicit else None  # vanished during the walk
     except OSError as e:
         return Skip(rel, f"unreadable: {e.strerror}")
     if not stat.S_ISREG(st.st_mode):
-        return Skip(rel, "not a regular file") if explicit else None  # fifo, socket, device: never read
+        return Skip(rel, not_regular(st.st_mode))  # fifo, socket, device: never read
     if st.st_size > options.max_file_bytes:
-        return Skip(rel, _too_big(st.st_size, options))
+        return Skip(rel, too_big(st.st_size, options))
+    if st.st_size == 0:
+        return Skip(rel, "empty file")
     return rel
 
 
@@ -289,7 +330,8 @@ def _list_dir(path: str) -> list[_Entry]:
                     inode = (st.st_dev, st.st_ino)
                 except OSError:
                     pass
-            entries.append(_Entry(e.name + "/" if is_dir else e.name, e.name, is_dir, is_link, inode))
+            key = escape_path(e.name)  # the order of the reported (escaped) paths
+            entries.append(_Entry(key + "/" if is_dir else key, e.name, is_dir, is_link, inode))
     entries.sort()
     return entries
 
@@ -324,6 +366,9 @@ def _walk(root: str, start_rel: str, rules: _Rules, options: DiscoverOptions) ->
         rel = rel_dir + entry.name
         if entry.is_dir:
             if entry.name in VCS_DIRS or dir_rules.ignored(rel, is_dir=True):
+                continue
+            if (bad := invalid_name(rel, is_dir=True)) is not None:
+                yield bad  # never entered: no path below it could be stored
                 continue
             if entry.is_link:
                 yield _check_dir_link(root, rel)
@@ -401,7 +446,9 @@ def discover_paths(
         rel = _relative(path, repo)
         results: Iterable[str | Skip]
         if rel is None:
-            results = [Skip(str(path), "outside the repository")]
+            results = [Skip(escape_path(str(path)), "outside the repository")]
+        elif is_dir and (bad := invalid_name(rel, is_dir=True)) is not None:
+            results = [bad]
         elif is_dir:
             real = os.path.realpath(repo)
             rules = _base_rules(real, options)
@@ -412,7 +459,7 @@ def discover_paths(
                     rules = rules.with_folder(real, above, os.listdir(os.path.join(real, above)))
             results = _walk(real, "".join(p + "/" for p in parts), rules, options)
         elif not path.exists() and not path.is_symlink():
-            results = [Skip(rel, "no such file")]
+            results = [Skip(escape_path(rel), "no such file")]
         else:
             real = os.path.realpath(repo)
             checked = _check_file(real, rel, path.is_symlink(), options, explicit=True)
@@ -422,50 +469,3 @@ def discover_paths(
             if key not in seen:
                 seen.add(key)
                 yield item
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# reading
-
-
-def read_source(root: Path, relpath: str, options: DiscoverOptions = DiscoverOptions()) -> SourceFile | Skip:
-    """Read and decode one discovered file. Never raises for the file's problems: returns a Skip with the reason.
-    The text is kept exactly as decoded (no newline conversion), less a leading UTF-8 BOM."""
-    language = language_for(relpath)
-    if language is None:
-        return Skip(relpath, "unsupported file type")
-    try:
-        # O_NONBLOCK: opening a fifo that replaced the file must not hang; it changes nothing for regular files
-        fd = os.open(os.path.join(root, relpath), os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            return Skip(relpath, "not a regular file")
-        with os.fdopen(fd, "rb") as f:
-            data = f.read(options.max_file_bytes + 1)  # the file may have grown since discovery
-    except FileNotFoundError:
-        return Skip(relpath, "vanished while being read")
-    except PermissionError:
-        return Skip(relpath, "unreadable: permission denied")
-    except OSError as e:
-        return Skip(relpath, f"unreadable: {e.strerror}")
-    if len(data) > options.max_file_bytes:
-        return Skip(relpath, _too_big(max(len(data), st.st_size), options))
-    if b"\x00" in data[:BINARY_SNIFF_BYTES]:
-        return Skip(relpath, "binary file (NUL bytes)")
-
-    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
-    replaced = 0
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = body.decode("utf-8", errors="replace")
-        # U+FFFD encoded validly in the file is text, not damage; an invalid sequence never swallows its lead byte
-        replaced = text.count("\ufffd") - body.count("\ufffd".encode())
-        if replaced > MAX_INVALID_FRACTION * len(text):
-            return Skip(relpath, f"not UTF-8 text ({round(100 * replaced / len(text))}% invalid bytes)")
-
-    longest = max((len(line) for line in text.split("\n")), default=0)
-    if longest > options.max_line_chars:
-        return Skip(relpath, f"minified or generated (a line of {longest:,} characters)")
-    return SourceFile(path=relpath, language=language, text=text, size=len(data), replaced=replaced)

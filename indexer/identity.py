@@ -25,8 +25,14 @@ def find_root(path: Path) -> Path:
 
 
 def repo_id(root: Path) -> str:
-    """The id rows of a repository carry in the index: its resolved absolute root."""
-    return str(root.resolve())
+    """The id rows of a repository carry in the index: its resolved absolute root (valid UTF-8: the bytes of a
+    folder name that is not UTF-8 written as ``\\xNN``, as discovery writes file names)."""
+    path = str(root.resolve())
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        path = os.fsencode(path).decode("utf-8", "backslashreplace")
+    return path
 
 
 MARKER = "semcode-store.json"  # written into every index directory we create; its absence means "not ours"

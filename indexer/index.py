@@ -6,9 +6,11 @@
 2. A file that looks changed is read; if its text hashes as recorded, only the record's mtime is refreshed.
 3. Changed files are chunked; chunks whose content hash already has a vector for this model are not encoded
    again (a branch switch, a move or a revert costs no encoding).
-4. Chunks are written in batches of files, and each file's record only after its chunks: a kill -9 at any moment
-   leaves records that are either complete or missing, and the next run redoes the missing ones without
-   re-encoding what was already stored.
+4. Chunks are written in batches of files (a batch closes after a few seconds of encoding), and each file's
+   record only after its chunks: a kill -9 at any moment leaves records that are either complete or missing, and
+   the next run redoes the missing ones without re-encoding what was already stored. Vectors are kept by content
+   hash after every few seconds of encoding, also inside a batch or a single huge file, so a kill loses at most
+   those last seconds of encoding.
 5. Files that disappeared leave the index; old table versions are compacted at the end.
 """
 
@@ -26,17 +28,17 @@ import numpy as np
 
 from .chunk import chunk_source
 from .discover import (
-    BINARY_SNIFF_BYTES,
     DiscoverOptions,
-    _too_big,
     discover,
     discover_paths,
+    invalid_name,
     is_ignored,
     read_source,
     secret_pattern,
 )
 from .identity import repo_id
 from .languages import language_for
+from .read import CONTENT_CHECKS, check_text, replace_surrogates, too_big
 from .store import FileRecord, Store, StoredChunk
 from .types import Chunk, Skip, SourceFile
 
@@ -60,8 +62,9 @@ class IndexOptions:
     discover: DiscoverOptions = field(default_factory=DiscoverOptions)
     max_tokens: int = 8192
     with_header: bool = True
-    batch_files: int = 64  # files per write batch (one LanceDB version per batch, not per file)
+    batch_files: int = 1000  # files per write batch at most (one LanceDB version per batch, not per file)
     batch_chunks: int = 2048  # or fewer files when they hold this many chunks
+    checkpoint_seconds: float = 5.0  # or fewer when encoding them would take longer; vectors are kept this often
     vector_index_min_rows: int | None = 100_000  # build an IVF_PQ index past this many rows (None: never)
 
 
@@ -91,6 +94,10 @@ class Progress:
     seconds: float
 
 
+MIN_CHECKPOINT_TOKENS = 1_024  # the first slice and batch (before any encoding was timed), and the least after
+COMPACT_EVERY_BATCHES = 100  # a long run compacts as it goes (its end compacts anyway)
+
+
 def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
@@ -108,6 +115,16 @@ class _Run:
     records: dict[str, FileRecord]  # the files table as it was when the call began
     report: IndexReport = field(default_factory=IndexReport)
     t0: float = field(default_factory=time.perf_counter)
+    rate: float = 0.0  # tokens encoded per second, measured as the run goes (0: not yet)
+
+    def checkpoint_tokens(self) -> int:
+        """Tokens that take about ``checkpoint_seconds`` to encode: the most work a kill may lose."""
+        return max(MIN_CHECKPOINT_TOKENS, int(self.rate * self.opts.checkpoint_seconds))
+
+    def measured(self, tokens: int, seconds: float) -> None:
+        if tokens >= 256 and seconds > 0:  # tiny slices time the overhead, not the encoder
+            rate = tokens / seconds
+            self.rate = rate if not self.rate else 0.5 * self.rate + 0.5 * rate
 
     @classmethod
     def start(
@@ -138,6 +155,8 @@ def index_repository(
     """Bring the index of one repository up to date. Safe to interrupt at any point (see module docstring)."""
     run = _Run.start(root, store, encoder, count_tokens, options)
     opts, report, repo, records = run.opts, run.report, run.repo, run.records
+    # content checks added since this repository's last complete run (secrets by content): read every file once
+    recheck = store.checks_version(repo) < CONTENT_CHECKS
     seen: set[str] = set()
     todo: list[tuple[str, os.stat_result]] = []
     refreshed: list[FileRecord] = []
@@ -154,7 +173,8 @@ def index_repository(
         except OSError:
             continue  # vanished since discovery: it will be treated as deleted next run
         old = records.get(item)
-        if old is not None and old.status == "indexed" and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+        same = old is not None and old.status == "indexed" and (old.size, old.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        if same and not recheck:
             report.files_unchanged += 1
             continue
         todo.append((item, st))
@@ -169,6 +189,8 @@ def index_repository(
         store.delete_files(repo, [r.path for r in changed_skips if r.path in records])
         store.upsert_files(changed_skips)
     _process(run, todo, progress, cancelled)
+    if recheck and not report.cancelled:
+        store.set_checks_version(repo, CONTENT_CHECKS)
     store.compact()
     if opts.vector_index_min_rows is not None and not report.cancelled:
         # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
@@ -226,22 +248,27 @@ def update_buffer(
     """Index `text` as the content of `path` (repository-relative, POSIX): an editor's buffer, saved or not, and
     whether or not the file exists on disk.
 
-    The path must be one the walk would index (not ignored, not secret-bearing, a supported type) and the text must
-    pass the checks a file's content does (size, NUL bytes, line length); otherwise the report lists it as skipped
-    and the index keeps what it had. Nothing is written when the file's record already holds this text. The record
-    gets the text's content hash with size -1 and mtime 0, which no file on disk matches, so the next
-    ``index_repository`` or ``update_files`` of the path reads the disk again: ``update_files([path])`` reverts to the
-    saved content (a closed buffer), and an index left holding unsaved text (a crash) heals on the next run."""
+    The path must be one the walk would index (not ignored, not secret-bearing, a supported type, a valid UTF-8
+    name) and the text must pass the checks a file's content does (size, NUL bytes, line length, no secret in the
+    text); otherwise the report lists it as skipped and the index keeps what it had. Lone surrogates in the text
+    become U+FFFD. An empty buffer is indexed as empty (no chunks): it replaces what the index held for the path.
+    Nothing is written when the file's record already holds this text. The record gets the text's content hash with
+    size -1 and mtime 0, which no file on disk matches, so the next ``index_repository`` or ``update_files`` of the
+    path reads the disk again: ``update_files([path])`` reverts to the saved content (a closed buffer), and an index
+    left holding unsaved text (a crash) heals on the next run."""
     run = _Run.start(root, store, encoder, count_tokens, options)
     opts, report = run.opts, run.report
+    if (bad := invalid_name(path)) is not None:  # a name in another encoding: it could not be stored
+        report.skipped.append(bad)
+        return run.finish()
+    text, replaced = replace_surrogates(text)
     digest = text_hash(text)
     old = run.records.get(path)
     if old is not None and old.status == "indexed" and old.content_hash == digest:
         return run.finish()  # the index already holds this text
     language = language_for(path)
     secret = None if opts.discover.include_secrets else secret_pattern(path.rsplit("/", 1)[-1])
-    size = len(text.encode("utf-8", "surrogatepass"))
-    longest = max((len(line) for line in text.split("\n")), default=0)
+    size = len(text.encode("utf-8"))
     reason: str | None = None
     if secret:  # checked first, as the walk does
         reason = f"secret-bearing file (matches {secret!r}); set include_secrets to index it"
@@ -250,15 +277,13 @@ def update_buffer(
     elif is_ignored(root, path, opts.discover):
         reason = "ignored"
     elif size > opts.discover.max_file_bytes:
-        reason = _too_big(size, opts.discover)
-    elif "\x00" in text[:BINARY_SNIFF_BYTES]:
-        reason = "binary file (NUL bytes)"
-    elif longest > opts.discover.max_line_chars:
-        reason = f"minified or generated (a line of {longest:,} characters)"
+        reason = too_big(size, opts.discover)
+    else:
+        reason = check_text(text, opts.discover)  # NUL characters, a minified line, a secret in the text
     if language is None or reason is not None:
         report.skipped.append(Skip(path, reason or "unsupported file type"))
         return run.finish()
-    src = SourceFile(path, language, text, size)
+    src = SourceFile(path, language, text, size, replaced)
     result = chunk_source(src, run.count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
     if result.problems:
         report.problems[path] = result.problems
@@ -278,18 +303,23 @@ def _process(
 
     Progress is reported after every write batch and, while a batch is being encoded, after every encoder batch
     (files counted in proportion to the texts encoded); cancellation is checked at the same places, so a
-    cancelled run stops within one encoder batch and writes nothing of the batch it was encoding."""
+    cancelled run stops within one encoder batch and writes no rows of the batch it was encoding (the vectors of
+    its finished slices are kept). A batch closes after ``checkpoint_seconds`` of estimated encoding, so rows are
+    written every few seconds; every ``COMPACT_EVERY_BATCHES`` batches the tables are compacted, so a long run
+    leaves a bounded number of table versions and fragments."""
     root, repo, store, opts, records, report = run.root, run.repo, run.store, run.opts, run.records, run.report
     done = 0
 
     def write(batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]]) -> int | None:
+        tokens_before = report.tokens_encoded  # (slices add to it as they are encoded)
+
         def encoding(texts_done: int, texts_total: int, tokens_total: int) -> None:
             if cancelled is not None and cancelled():
                 raise _Cancelled
             if progress is not None:
                 # the batch's files count as done only once written
                 files = done + min(len(batch) - 1, len(batch) * texts_done // max(texts_total, 1))
-                tokens = report.tokens_encoded + tokens_total * texts_done // max(texts_total, 1)
+                tokens = tokens_before + tokens_total * texts_done // max(texts_total, 1)
                 progress(Progress(files, len(todo), report.chunks_written, tokens, time.perf_counter() - run.t0))
 
         try:
@@ -299,7 +329,7 @@ def _process(
             return None
 
     batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
-    batch_chunks = 0
+    batch_chunks = batch_tokens = batches = 0
     for path, st in todo:
         if cancelled is not None and cancelled():
             report.cancelled = True
@@ -322,12 +352,17 @@ def _process(
                 report.problems[path] = result.problems
             batch.append((path, st, result.chunks, digest))
             batch_chunks += len(result.chunks)
-        if len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks:
+            batch_tokens += sum(c.tokens for c in result.chunks)
+        full = len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks
+        if full or batch_tokens >= run.checkpoint_tokens():  # (tokens: an upper bound; cached content is free)
             written = write(batch)
             if written is None:
                 return
             done += written
-            batch, batch_chunks = [], 0
+            batch, batch_chunks, batch_tokens = [], 0, 0
+            batches += 1
+            if batches % COMPACT_EVERY_BATCHES == 0:
+                store.compact(prune_vectors=False)
             _report(progress, done, len(todo), report, run.t0)
     if batch:
         written = write(batch)
@@ -348,20 +383,14 @@ def _write_batch(
 ) -> int:
     """Encode what is new in ``batch`` and write it; ``encoding(texts_done, texts_total, tokens_total)`` is called
     after every encoder batch."""
-    store, encoder, repo, report = run.store, run.encoder, run.repo, run.report
+    store, repo, report = run.store, run.repo, run.report
     chunked = {path: chunks for path, _, chunks, _ in batch if chunks is not None}
     all_chunks = [c for chunks in chunked.values() for c in chunks]
     hashes = sorted({c.content_hash for c in all_chunks})
     vectors = store.cached_vectors(hashes)
     missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
     if missing:
-        tokens_total = sum(c.tokens for c in missing)
-        report_encoding = None if encoding is None else (lambda d, t: encoding(d, t, tokens_total))
-        new = encoder.encode([c.text for c in missing], kind="document", progress=report_encoding)
-        for c, v in zip(missing, new, strict=True):
-            vectors[c.content_hash] = v
-        report.chunks_encoded += len(missing)
-        report.tokens_encoded += sum(c.tokens for c in missing)
+        vectors.update(_encode_in_slices(run, missing, encoding))
     if chunked:
         store.replace_file_chunks(
             repo,
@@ -377,6 +406,39 @@ def _write_batch(
     )
     report.files_changed += len(chunked)
     return len(batch)
+
+
+def _encode_in_slices(
+    run: _Run, missing: list[Chunk], encoding: Callable[[int, int, int], None] | None
+) -> dict[str, np.ndarray]:
+    """Vectors of ``missing`` (one chunk per content hash), encoded in slices of about ``checkpoint_seconds`` each;
+    each slice's vectors are kept in the store's vector cache at once, so a run killed (or cancelled) mid-batch
+    loses at most one slice of encoding: the next run finds the rest cached."""
+    store, encoder, report = run.store, run.encoder, run.report
+    tokens_total = sum(c.tokens for c in missing)
+    out: dict[str, np.ndarray] = {}
+    start = 0
+    while start < len(missing):
+        budget, end, tokens = run.checkpoint_tokens(), start, 0
+        while end < len(missing) and (end == start or tokens + missing[end].tokens <= budget):
+            tokens += missing[end].tokens
+            end += 1
+        part = missing[start:end]
+
+        def on_progress(done: int, _total: int, offset: int = start) -> None:
+            if encoding is not None:
+                encoding(offset + done, len(missing), tokens_total)
+
+        t0 = time.perf_counter()
+        new = encoder.encode([c.text for c in part], kind="document", progress=on_progress)
+        run.measured(tokens, time.perf_counter() - t0)
+        part_vectors = {c.content_hash: v for c, v in zip(part, new, strict=True)}
+        store.cache_vectors(part_vectors)
+        out.update(part_vectors)
+        report.chunks_encoded += len(part)
+        report.tokens_encoded += tokens
+        start = end
+    return out
 
 
 def _report(cb: Callable[[Progress], None] | None, done: int, total: int, r: IndexReport, t0: float) -> None:

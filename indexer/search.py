@@ -28,17 +28,21 @@ def search(
     repo: str | None = None,
     languages: list[str] | None = None,
     path_glob: str | None = None,
+    vector: np.ndarray | None = None,
 ) -> list[Hit]:
-    """Hits for a natural-language or code query. ``encoder`` may be None for lexical search."""
+    """Hits for a natural-language or code query. ``encoder`` may be None for lexical search, or when ``vector`` (the
+    query's, from ``encoder.encode([query], kind="query")[0]``) is given: a caller running one query over several
+    globs or stores encodes it once (a long query costs about a second to encode on a CPU)."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if not query.strip():
         return []
     if mode == "lexical":
         return store.search_text(query, limit, repo=repo, languages=languages, path_glob=path_glob)
-    if encoder is None:
-        raise ValueError(f"{mode} search needs an encoder")
-    vector = encoder.encode([query], kind="query")[0]
+    if vector is None:
+        if encoder is None:
+            raise ValueError(f"{mode} search needs an encoder")
+        vector = encoder.encode([query], kind="query")[0]
     if mode == "semantic":
         return store.search_vector(vector, limit, repo=repo, languages=languages, path_glob=path_glob)
     if mode == "hybrid":

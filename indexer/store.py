@@ -191,9 +191,10 @@ def _escape(ch: str) -> str:
 def glob_to_regex(glob: str) -> str:
     """Translate a path glob to an anchored regex that Python and Rust read alike.
 
-    ``*`` and ``?`` stay within one path segment, ``**`` crosses segments (``a/**/b`` also matches ``a/b``), ``[...]``
-    is a character class (``[!...]`` negated). A pattern without ``/`` matches the file name at any depth (``*.go``);
-    a leading ``/`` anchors at the repository root; a trailing ``/`` matches everything below a directory.
+    ``*`` and ``?`` stay within one path segment, ``**`` (or any longer run of ``*``) crosses segments (``a/**/b``
+    also matches ``a/b``), ``[...]`` is a character class as in fnmatch and gitignore (see ``_glob_class``). A pattern
+    without ``/`` matches the file name at any depth (``*.go``); a leading ``/`` anchors at the repository root; a
+    trailing ``/`` matches everything below a directory. Raises ValueError for a class that matches nothing.
     """
     pat = glob.strip()
     anchored = "/" in pat.rstrip("/")
@@ -204,39 +205,81 @@ def glob_to_regex(glob: str) -> str:
     i = 0
     while i < len(pat):
         c = pat[i]
-        if pat.startswith("**/", i):
+        run = len(pat) - i - len(pat[i:].lstrip("*")) if c == "*" else 0  # a run of 2+ stars is "**"
+        if run >= 2 and pat.startswith("/", i + run):
             out.append("(?:.*/)?")
-            i += 3
-        elif pat.startswith("**", i):
+            i += run + 1
+        elif run >= 2:
             out.append(".*")
-            i += 2
+            i += run
         elif c == "*":
             out.append("[^/]*")
             i += 1
         elif c == "?":
             out.append("[^/]")
             i += 1
-        elif c == "[" and (end := pat.find("]", i + 2 if pat[i + 1 : i + 2] in ("!", "^") else i + 1)) != -1:
-            body = pat[i + 1 : end]
-            neg = body[:1] in ("!", "^")
-            body = body[1:] if neg else body
-            body = "".join("\\" + ch if ch in "\\[]^" else ch for ch in body)
-            out.append(f"[{'^' if neg else ''}{body}]")
-            i = end + 1
+        elif c == "[" and (cls := _glob_class(glob, pat, i)) is not None:
+            out.append(cls[0])
+            i = cls[1]
         else:
             out.append(_escape(c))
             i += 1
     return "^" + "".join(out) + "$"
 
 
+_CLASS_SPECIAL = set("\\[]^-&~")  # escaped inside a class: Rust also reads &&, -- and ~~ as set operations
+
+
+def _class_char(ch: str) -> str:
+    return "\\" + ch if ch in _CLASS_SPECIAL else ch
+
+
+def _glob_class(glob: str, pat: str, i: int) -> tuple[str, int] | None:
+    """(the regex of the class that opens at ``pat[i] == "["``, the index after it), or None when no ``]`` closes it
+    (the ``[`` is then a literal). As in fnmatch and gitignore: a leading ``!`` or ``^`` negates, a ``]`` first (after
+    the negation) is a member (``[]]``, ``[!]]``), ``a-z`` is a range; a negated class never matches ``/``."""
+    j = i + 1
+    negated = pat[j : j + 1] in ("!", "^")
+    j += 1 if negated else 0
+    end = pat.find("]", j + 1)  # the first member is never the closing "]"
+    if end == -1:
+        return None
+    body, members, k = pat[j:end], [], 0
+    while k < len(body):
+        if k + 2 < len(body) and body[k + 1] == "-":
+            if body[k] <= body[k + 2]:  # a reversed range matches nothing (fnmatch drops it)
+                members.append(f"{_class_char(body[k])}-{_class_char(body[k + 2])}")
+            k += 3
+        else:
+            members.append(_class_char(body[k]))
+            k += 1
+    if negated:
+        return "[^/" + "".join(members) + "]", end + 1
+    if not members:
+        raise ValueError(f"path glob {glob!r}: the class {pat[i : end + 1]!r} matches nothing")
+    return "[" + "".join(members) + "]", end + 1
+
+
+def path_regex(glob: str) -> str:
+    """``glob_to_regex``, checked: ValueError (naming the glob, never SQL) for a pattern no regex engine takes."""
+    regex = glob_to_regex(glob)
+    try:
+        re.compile(regex)
+    except re.error as e:
+        raise ValueError(f"path glob {glob[:80]!r} is not a valid pattern ({e})") from None
+    return regex
+
+
 def _filters(repo: str | None, languages: Sequence[str] | None, path_glob: str | None) -> str | None:
+    """The SQL filter of a search. The glob is applied here alone, by LanceDB's ``regexp_like`` (Rust's linear-time
+    regex); a second check of the rows with Python's backtracking ``re`` took exponential time on ``*a*a*a...``."""
     parts = []
     if repo is not None:
         parts.append(f"repo = {sql_str(repo)}")
     if languages:
         parts.append(sql_in("language", languages))
     if path_glob:
-        parts.append(f"regexp_like(path, {sql_str(glob_to_regex(path_glob))})")
+        parts.append(f"regexp_like(path, {sql_str(path_regex(path_glob))})")
     return " AND ".join(parts) if parts else None
 
 
@@ -383,6 +426,17 @@ class Store:
 
         update_marker(self.root, remove)
 
+    def checks_version(self, repo: str) -> int:
+        """The version of the content checks (``indexer.read.CONTENT_CHECKS``) the last complete run of `repo`
+        applied to every file; 0 when none did."""
+        return int(read_marker(self.root).get("checks", {}).get(self.model_id, {}).get(repo, 0))
+
+    def set_checks_version(self, repo: str, version: int) -> None:
+        def put(m: dict[str, Any]) -> None:
+            m.setdefault("checks", {}).setdefault(self.model_id, {})[repo] = version
+
+        update_marker(self.root, put)
+
     def incomplete(self, repo: str) -> bool:
         """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash)."""
         return repo in read_marker(self.root).get("incomplete", {}).get(self.model_id, [])
@@ -432,7 +486,7 @@ class Store:
                 if key not in keys:  # an exact duplicate row would make the merge ambiguous
                     keys.add(key)
                     rows.append((key, chunk, self._check_vector(vector)))
-        self._cache_vectors({c.content_hash: v for _k, c, v in rows})
+        self.cache_vectors({c.content_hash: v for _k, c, v in rows})
         paths = list(path_chunks)
         by_path: dict[str, list[tuple[str, StoredChunk, np.ndarray]]] = {}
         for row in rows:
@@ -486,7 +540,10 @@ class Store:
             raise ValueError(f"vector of size {v.shape[0]}, the index holds size {self.dim}")
         return v
 
-    def _cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+    def cache_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        """Keep these vectors by content hash (insert if absent): an indexing run calls it every few seconds of
+        encoding, so a killed run loses at most the last slice of its work."""
+        vectors = {h: self._check_vector(v) for h, v in vectors.items()}
         known = self.cached_vectors(list(vectors))
         new = {h: v for h, v in vectors.items() if h not in known}
         if not new:
@@ -539,7 +596,7 @@ class Store:
         if where:
             query = query.where(where, prefilter=True)
         table = query.select([*_CHUNK_FIELDS, "_distance"]).limit(limit).to_arrow()
-        return [Hit(_to_chunk(row), 1.0 - float(row["_distance"]), ("semantic",)) for row in _checked(table, path_glob)]
+        return [Hit(_to_chunk(row), 1.0 - float(row["_distance"]), ("semantic",)) for row in table.to_pylist()]
 
     def search_text(
         self,
@@ -558,7 +615,7 @@ class Store:
         if where:
             builder = builder.where(where, prefilter=True)
         table = builder.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow()
-        return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in _checked(table, path_glob)]
+        return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in table.to_pylist()]
 
     def search_hybrid(
         self,
@@ -587,7 +644,10 @@ class Store:
         return [Hit(chunk, score, reasons) for chunk, (score, reasons) in ranked[:limit]]
 
     def chunk_at(self, repo: str, path: str, line: int) -> StoredChunk | None:
-        """The innermost chunk of `path` whose lines cover `line` (0-based), or None."""
+        """The innermost chunk of `path` whose lines cover `line` (0-based), or None (also for a line no 64-bit SQL
+        integer holds)."""
+        if not 0 <= line < 2**63:
+            return None
         where = f"repo = {sql_str(repo)} AND path = {sql_str(path)}"
         where += f" AND start_line <= {int(line)} AND end_line >= {int(line)}"
         table = self._chunks.search().where(where).select([*_CHUNK_FIELDS]).limit(None).to_arrow()
@@ -702,12 +762,3 @@ def describe_index(uri: str | Path) -> list[dict[str, Any]]:
 
 def _to_chunk(row: dict[str, Any]) -> StoredChunk:
     return StoredChunk(**{name: row[name] for name in _CHUNK_FIELDS})
-
-
-def _checked(table: pa.Table, path_glob: str | None) -> list[dict[str, Any]]:
-    """Rows of a result; the glob (already pushed down as regexp_like) is re-checked in Python as a safeguard."""
-    rows: list[dict[str, Any]] = table.to_pylist()
-    if path_glob:
-        pattern = re.compile(glob_to_regex(path_glob))
-        rows = [r for r in rows if pattern.match(r["path"])]
-    return rows

@@ -21,7 +21,7 @@ class Chunk:
     start_col: int
     end_line: int  # inclusive: the last line that holds text of this chunk
     end_col: int  # exclusive, on end_line
-    start_byte: int  # byte offsets into the file as read (UTF-8)
+    start_byte: int  # byte offsets into the text as UTF-8 (the file's own bytes unless it is UTF-16/32 with a BOM)
     end_byte: int
     symbol: str | None  # "parse_args", "LRUCache", None for a block of statements
     kind: str  # "function", "method", "class", "interface", "struct", "enum", "impl", "module", "block", "text", ...
@@ -44,8 +44,8 @@ class Chunk:
 class Skip:
     """A file that is not chunked, and why (shown by `semcode chunks` and the status)."""
 
-    path: str
-    reason: str
+    path: str  # valid UTF-8: a name that is not is escaped (`indexer.discover.escape_path`)
+    reason: str  # never holds a secret's value
 
 
 @dataclass
@@ -56,7 +56,7 @@ class SourceFile:
     language: str
     text: str
     size: int  # bytes on disk
-    replaced: int = 0  # invalid UTF-8 sequences replaced with U+FFFD
+    replaced: int = 0  # invalid sequences (or lone surrogates in a buffer) replaced with U+FFFD
 
 
 @dataclass

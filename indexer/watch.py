@@ -3,6 +3,8 @@
 ``Watcher`` knows nothing of indexing: it turns file-system events under a root into sorted batches of
 repository-relative POSIX paths, delivered to one callback on one worker thread (never concurrently).
 
+- Paths are ``os.fsdecode``d: a name that is not UTF-8 arrives with lone surrogates, and ``update_files`` (through
+  ``discover_paths``) reports it as skipped rather than storing it.
 - Created, modified, closed-after-write and deleted files count; a move is a delete of its source plus a create of
   its destination. A folder that is created, deleted or moved is delivered as the folder's own path (the consumer
   walks it or drops what was under it); "folder modified" events (one per change inside) are dropped.
@@ -35,7 +37,7 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
-from .discover import VCS_DIRS
+from .discover import VCS_DIRS, escape_path
 from .index import IndexOptions, IndexReport, TextEncoder, repo_id, update_files
 from .languages import language_for
 from .store import Store
@@ -202,7 +204,8 @@ class Watcher:
             try:
                 self._on_batch(batch)
             except Exception:
-                log.exception("watch: handling %d changed paths failed (first: %s)", len(batch), batch[0])
+                first = escape_path(batch[0])  # a name that is not UTF-8 must not break a UTF-8 log
+                log.exception("watch: handling %d changed paths failed (first: %s)", len(batch), first)
 
 
 def watch_repository(

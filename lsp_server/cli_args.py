@@ -6,10 +6,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LIMIT, MAX_QUERY_CHARS
+
 MODEL_HELP = (
     "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
     "then the model shipped with semcode)"
 )
+# the limits are semcode.limits' (the core enforces them; README "Limits")
+GLOB_NOTE = f"(at most {MAX_GLOB_CHARS} characters)"
+LANG_HELP = f"only this language, e.g. python (repeatable, at most {MAX_LANGUAGES} times)"
+LIMIT_HELP = f"how many hits (default 10) from 1 to {MAX_LIMIT}"
 
 
 def _encoder_options(p: argparse.ArgumentParser) -> None:
@@ -88,15 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     _encoder_options(ix)
 
     se = sub.add_parser("search", help="search the index", description="Semantic, lexical or hybrid search.")
-    se.add_argument("query")
+    se.add_argument("query", help=f"what the code does, in words or code (cut to {MAX_QUERY_CHARS:,} characters)")
     _index_options(se)
     se.add_argument(
         "--mode", choices=["hybrid", "semantic", "lexical"], default="hybrid", help="default: hybrid (both, fused)"
     )
-    se.add_argument("--path", default=None, help="only paths matching this glob, e.g. 'src/**/*.py'")
-    se.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
+    se.add_argument("--path", default=None, help=f"only paths matching this glob, e.g. 'src/**/*.py' {GLOB_NOTE}")
+    se.add_argument("--lang", action="append", default=None, help=LANG_HELP)
     se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
-    se.add_argument("--limit", type=int, default=10, help="how many hits (default 10)")
+    se.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
     se.add_argument(
         "--json",
         action="store_true",
@@ -130,9 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
     _index_options(rel)
-    rel.add_argument("--path", default=None, help="only paths matching this glob")
-    rel.add_argument("--lang", action="append", default=None, help="only this language (repeatable)")
-    rel.add_argument("--limit", type=int, default=10, help="how many hits (default 10)")
+    rel.add_argument("--path", default=None, help=f"only paths matching this glob {GLOB_NOTE}")
+    rel.add_argument("--lang", action="append", default=None, help=LANG_HELP)
+    rel.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
     rel.add_argument("--json", action="store_true", help="same objects as search --json")
     _no_daemon(rel)
 

@@ -1,5 +1,6 @@
 """Conversions between the LSP wire and the core: custom request params -> core queries, hits -> JSON objects and
-LSP types. Invalid params raise ``JsonRpcInvalidParams`` with a message naming the field."""
+LSP types. Invalid params raise ``JsonRpcInvalidParams`` with a message naming the field; the limits are the core's
+(``semcode.limits``), so an oversized field gets the same message as from the CLI, MCP or the Python API."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pygls.uris import from_fs_path
 
 from indexer.chunk import chunk_header
 from semcode.engine import MODES, SearchQuery
+from semcode.limits import check_limit, check_line, short
 
 if TYPE_CHECKING:
     from indexer.store import Hit, StoredChunk
@@ -47,21 +49,33 @@ def str_list(params: Any, key: str, method: str) -> list[str] | None:
 
 
 def limit_of(params: Any, method: str, default: int = 20) -> int:
-    limit = field(params, "limit", default)
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-        raise JsonRpcInvalidParams(f"{method}: 'limit' must be an integer from 1 to 1000, got {limit!r}")
-    return limit
+    try:
+        return check_limit(field(params, "limit", default))
+    except ValueError as e:
+        raise JsonRpcInvalidParams(f"{method}: {e}") from None
+
+
+def line_of(params: Any, method: str) -> int:
+    """``position.line`` (0-based, within ``semcode.limits.MAX_LINES``)."""
+    try:
+        return check_line(field(field(params, "position"), "line"), "'position.line'")
+    except ValueError as e:
+        raise JsonRpcInvalidParams(f"{method}: {e}") from None
 
 
 def search_query(params: Any, method: str = "semcode/search") -> SearchQuery:
+    """The ``SearchQuery`` of ``semcode/search`` params; its ``warnings`` (a cut query) belong in the answer."""
     query = field(params, "query")
     if not isinstance(query, str):
         raise JsonRpcInvalidParams(f"{method}: 'query' (a string) is required")
     mode = field(params, "mode", "hybrid")
     if mode not in MODES:
-        raise JsonRpcInvalidParams(f"{method}: 'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+        raise JsonRpcInvalidParams(f"{method}: 'mode' must be one of {', '.join(MODES)}, got {short(mode)}")
     languages = str_list(params, "languages", method)
-    return SearchQuery(query, limit_of(params, method), mode, str_list(params, "paths", method), languages)
+    try:
+        return SearchQuery(query, limit_of(params, method), mode, str_list(params, "paths", method), languages)
+    except ValueError as e:
+        raise JsonRpcInvalidParams(f"{method}: {e}") from None
 
 
 def lsp_range(c: StoredChunk) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 from indexer.chunk import chunk_header
 from indexer.discover import secret_pattern
 from semcode.engine import Engine, SearchQuery
+from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LINES, MAX_PATH_GLOBS, MAX_QUERY_CHARS, MCP_MAX_LIMIT
 from semcode.workspace import Folder, PathOutside
 
 if TYPE_CHECKING:
@@ -31,12 +32,23 @@ SNIPPET_CHARS = 1200
 READ_LINES = 400  # lines read_code returns at most per call
 READ_CHARS = 40_000
 
-Limit = Annotated[int, Field(ge=1, le=100, description="how many results (1-100)")]
-Paths = Annotated[list[str] | None, Field(description='globs relative to the repository root, e.g. ["src/**/*.py"]')]
-Languages = Annotated[list[str] | None, Field(description='e.g. ["python", "typescript"]')]
+# the numbers are semcode.limits' (the core enforces them too; the schema tells an agent before it asks)
+Limit = Annotated[int, Field(ge=1, le=MCP_MAX_LIMIT, description=f"how many results (1-{MCP_MAX_LIMIT})")]
+Query = Annotated[
+    str, Field(description=f"what the code does, in words or code (cut to {MAX_QUERY_CHARS:,} characters)")
+]
+Glob = Annotated[str, Field(max_length=MAX_GLOB_CHARS)]
+Paths = Annotated[
+    list[Glob] | None,
+    Field(
+        max_length=MAX_PATH_GLOBS,
+        description=f'globs relative to the repository root, e.g. ["src/**/*.py"] (at most {MAX_PATH_GLOBS})',
+    ),
+]
+Languages = Annotated[list[str] | None, Field(max_length=MAX_LANGUAGES, description='e.g. ["python", "typescript"]')]
 Repo = Annotated[str | None, Field(description="a served repository root (path or folder name) when several are")]
-Line = Annotated[int, Field(ge=1, description="1-based line number")]
-OptLine = Annotated[int | None, Field(ge=1, description="1-based line number")]
+Line = Annotated[int, Field(ge=1, le=MAX_LINES, description="1-based line number")]
+OptLine = Annotated[int | None, Field(ge=1, le=MAX_LINES, description="1-based line number")]
 FilePath = Annotated[str, Field(description="path relative to the repository root (as in hits), or absolute")]
 
 INSTRUCTIONS = """semcode searches this codebase by meaning (a local embedding model plus BM25, fused).
@@ -78,6 +90,7 @@ class IndexProgress(BaseModel):
 class SearchResult(BaseModel):
     hits: list[CodeHit]
     index: IndexProgress
+    warnings: list[str] = Field(default_factory=list, description="what of the request was cut to a limit")
 
 
 class RelatedResult(BaseModel):
@@ -200,7 +213,7 @@ class Tools:
 
     def search_code(
         self,
-        query: Annotated[str, Field(description="what the code does, in words or code")],
+        query: Query,
         limit: Limit = 10,
         mode: Literal["hybrid", "semantic", "lexical"] = "hybrid",
         paths: Paths = None,
@@ -217,7 +230,8 @@ class Tools:
             raise ToolError(str(e)) from None
         out = [code_hit(h) for h in hits if self.visible(h.chunk.path)]
         index = progress_of(self.engine.folders)
-        return _result(SearchResult(hits=out, index=index), render_hits(out, index, len(self.engine.folders) > 1))
+        text = "".join(f"(note: {w})\n" for w in q.warnings) + render_hits(out, index, len(self.engine.folders) > 1)
+        return _result(SearchResult(hits=out, index=index, warnings=list(q.warnings)), text)
 
     def locate_repo(self, repo: str) -> Folder:
         for folder in self.engine.folders:
@@ -230,7 +244,10 @@ class Tools:
         self, path: FilePath, line: Line, limit: Limit = 10, repo: Repo = None
     ) -> Annotated[CallToolResult, RelatedResult]:
         folder, rel = self.locate(path, repo)
-        chunk, hits = self.engine.related(folder, rel, line - 1, limit)
+        try:
+            chunk, hits = self.engine.related(folder, rel, line - 1, limit)
+        except ValueError as e:
+            raise ToolError(str(e)) from None
         if chunk is None:
             raise ToolError(f"{rel}:{line}: no indexed chunk covers this line (is the file indexed? see index_status)")
         from indexer.store import Hit

@@ -2,11 +2,16 @@
 
 Line numbers are 0-based and end lines inclusive everywhere in this API, as in ``semcode search --json`` (an
 editor's line 42 is ``41`` here). Paths in hits are relative to their repository root (``Hit.repo``).
+
+Requests are held to ``semcode.limits`` as at every front door: past a limit, ValueError naming the field; a query
+longer than ``MAX_QUERY_CHARS`` is cut, with a ``semcode.limits.LimitWarning``; a search past its deadline raises
+``semcode.limits.SearchTimeout`` (a ValueError).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,6 +19,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .engine import Engine, SearchQuery
+from .limits import LimitWarning
 from .settings import Settings
 from .workspace import Folder, index_root
 
@@ -127,13 +133,15 @@ class Index:
     ) -> list[Hit]:
         """The best `limit` chunks for a natural-language or code query. ``mode``: "hybrid" (semantic + lexical,
         fused), "semantic" or "lexical" (no model needed). ``paths``: globs relative to a root (``src/**/*.py``);
-        ``languages``: e.g. ["python", "go"]; ``repo``: one root only."""
+        ``languages``: e.g. ["python", "go"]; ``repo``: one root only. Limits: ``semcode.limits`` (module docstring)."""
         q = SearchQuery(query, limit, mode, paths, languages)
+        for note in q.warnings:
+            warnings.warn(note, LimitWarning, stacklevel=2)
         return [Hit.from_store(h) for h in self.engine.search(q, repo=_repo(repo))]
 
     def related(self, path: str | os.PathLike[str], line: int, limit: int = 10) -> list[Hit]:
         """Code like the chunk that covers `path`:`line` (0-based), the chunk itself excluded. `path`: relative to
-        a root, or absolute. Raises ValueError when no indexed chunk covers that line."""
+        a root, or absolute. Raises ValueError when no indexed chunk covers that line, or past a limit."""
         folder, rel = self.engine.locate(os.fspath(path))
         chunk, hits = self.engine.related(folder, rel, line, limit)
         if chunk is None:

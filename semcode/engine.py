@@ -6,6 +6,9 @@ Threads: writes go through the engine's one ``Writer`` (callers submit ``index_f
 ``update_buffer`` there, or call ``update``/``watch`` which do); reads (``search``, ``related``, ``read``) run on any
 thread, also while a run writes (LanceDB readers do not wait for writers). The encoder is loaded once, on first need
 (``load_encoder``); lexical search, ``related``, ``read`` and status never load it.
+
+Every request is held to ``semcode.limits`` here (``SearchQuery``, ``search``'s deadline, ``related``, ``read``), so
+each front door gets the same limits and the same messages.
 """
 
 from __future__ import annotations
@@ -13,15 +16,29 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .limits import (
+    SEARCH_DEADLINE_S,
+    Deadline,
+    check_glob,
+    check_globs,
+    check_languages,
+    check_limit,
+    check_line,
+    cut_query,
+    model_text,
+    short,
+)
 from .settings import Settings
 from .workspace import Folder, PathOutside
 from .writer import Writer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from encoder import Encoder
     from encoder.query_numpy import NumpyQueryEncoder
     from indexer.index import IndexOptions, IndexReport, Progress
@@ -36,21 +53,29 @@ MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
 
 @dataclass(frozen=True)
 class SearchQuery:
-    """One search: every front door parses its request into this."""
+    """One search: every front door parses its request into this. The limits of ``semcode.limits`` are enforced
+    here: a bad or oversized field raises ValueError naming it; a query over ``MAX_QUERY_CHARS`` is cut, and
+    ``warnings`` says so (front doors pass it on). ``paths`` and ``languages`` become tuples without duplicates,
+    language names lower-cased."""
 
     query: str
     limit: int = 10
     mode: Mode = "hybrid"
     paths: Sequence[str] | None = None  # globs; a hit matches any of them
     languages: Sequence[str] | None = None
+    warnings: tuple[str, ...] = field(default=(), init=False, compare=False)  # what was cut, for the caller
 
     def __post_init__(self) -> None:
         if not isinstance(self.query, str):
             raise ValueError("the query must be a string")
         if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if isinstance(self.limit, bool) or not isinstance(self.limit, int) or not 1 <= self.limit <= 1000:
-            raise ValueError(f"limit must be an integer from 1 to 1000, got {self.limit!r}")
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {short(self.mode)}")
+        check_limit(self.limit)
+        query, note = cut_query(self.query)
+        object.__setattr__(self, "query", query)  # (frozen: normalised once, here)
+        object.__setattr__(self, "paths", check_globs(self.paths))
+        object.__setattr__(self, "languages", check_languages(self.languages))
+        object.__setattr__(self, "warnings", () if note is None else (note,))
 
 
 @dataclass(frozen=True)
@@ -388,12 +413,50 @@ class Engine:
         repo: str | None = None,
         everywhere: bool = False,
         stop: Callable[[], bool] | None = None,
+        deadline_s: float = SEARCH_DEADLINE_S,
     ) -> list[Hit]:
         """Hits of every served folder x every path glob, merged by score (best per chunk). ``repo`` keeps the rows
         of that repository id only; ``everywhere`` keeps every repository in the opened indexes, served or not
-        (``semcode search`` without ``--repo``). `stop()` is checked before each search."""
+        (``semcode search`` without ``--repo``). Before each search, `stop()` is checked (True: return []) and the
+        deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A broken glob raises ValueError before
+        any search runs. The query is encoded once (``query_vector``)."""
+        deadline = Deadline(deadline_s)
+        scopes = self._scopes(repo, everywhere)
+        if not scopes:
+            return []  # (before importing LanceDB: a server's first query may come before any index exists)
+        from indexer.search import search
+        from indexer.store import path_regex
+
+        for pattern in q.paths or ():
+            path_regex(pattern)  # a broken glob is refused before any search runs
+        vector = self.query_vector(q.query) if q.mode != "lexical" and q.query.strip() else None
         globs: list[str | None] = [*q.paths] if q.paths else [None]
         languages = list(q.languages) if q.languages else None
+        jobs = [(store, scope_repo, glob) for (_dir, scope_repo), store in scopes.items() for glob in globs]
+        best: dict[tuple[str, str, int, int], Hit] = {}
+        for done, (store, scope_repo, glob) in enumerate(jobs):
+            if stop is not None and stop():
+                return []
+            deadline.check(done, len(jobs))
+            hits = search(
+                store, None, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob,
+                vector=vector,
+            )  # fmt: skip
+            for h in hits:
+                key = (h.chunk.repo, h.chunk.path, h.chunk.start_line, h.chunk.end_line)
+                if key not in best or best[key].score < h.score:
+                    best[key] = h
+        return sorted(best.values(), key=lambda h: -h.score)[: q.limit]
+
+    def query_vector(self, query: str) -> np.ndarray:
+        """The query's vector, of its first ``MAX_QUERY_TOKENS`` tokens (``semcode.limits.model_text``): the same
+        text whichever encoder is loaded, at a bounded cost."""
+        encoder = self.query_encoder()
+        vector: np.ndarray = encoder.encode([model_text(query, encoder.tokenizer.count)], kind="query")[0]
+        return vector
+
+    def _scopes(self, repo: str | None, everywhere: bool) -> dict[tuple[str, str | None], Store]:
+        """(index folder, repository filter or None) -> store, for every folder a search reads."""
         scopes: dict[tuple[str, str | None], Store] = {}
         for folder in list(self.folders):
             store = self.store(folder, create=False) if self.open_on_read else folder.store
@@ -402,24 +465,7 @@ class Engine:
                 if scope is not None and store.only_repo() == scope:
                     scope = None  # the same rows, without a filter's cost
                 scopes.setdefault((folder.index_dir, scope), store)
-        if not scopes:
-            return []  # (before importing LanceDB: a server's first query may come before any index exists)
-        from indexer.search import search
-
-        encoder = self.query_encoder() if q.mode != "lexical" else None
-        best: dict[tuple[str, str, int, int], Hit] = {}
-        for (_dir, scope_repo), store in scopes.items():
-            for glob in globs:
-                if stop is not None and stop():
-                    return []
-                hits = search(
-                    store, encoder, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob
-                )
-                for h in hits:
-                    key = (h.chunk.repo, h.chunk.path, h.chunk.start_line, h.chunk.end_line)
-                    if key not in best or best[key].score < h.score:
-                        best[key] = h
-        return sorted(best.values(), key=lambda h: -h.score)[: q.limit]
+        return scopes
 
     def related(
         self,
@@ -432,14 +478,17 @@ class Engine:
         path_glob: str | None = None,
     ) -> tuple[StoredChunk | None, list[Hit]]:
         """(the chunk at `rel`:`line` (0-based), the chunks most like it); (None, []) when no indexed chunk covers
-        that line. Needs no encoder: the query vector comes from the index."""
+        that line. Needs no encoder: the query vector comes from the index. The arguments are checked against
+        ``semcode.limits`` (ValueError naming the field)."""
         from indexer.search import related
 
+        check_line(line)
+        check_limit(limit)
+        langs, glob = check_languages(languages), check_glob(path_glob)
         store = self.store(folder, create=False)
         if store is None:
             return None, []
-        langs = list(languages) if languages else None
-        return related(store, folder.repo, rel, line, limit, languages=langs, path_glob=path_glob)
+        return related(store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob)
 
     def read(
         self,
@@ -453,7 +502,11 @@ class Engine:
     ) -> Lines:
         """Lines `start_line`..`end_line` (0-based, inclusive; default the whole file) of an indexed file, cut to
         `max_lines` and `max_chars`. Only files the index holds are read: ignored, skipped and secret-bearing files
-        and paths out of the root raise ``PathOutside``/``FileNotFoundError``."""
+        and paths out of the root raise ``PathOutside``/``FileNotFoundError``; a line past ``semcode.limits.MAX_LINES``
+        raises ValueError."""
+        for name, value in (("start_line", start_line), ("end_line", end_line)):
+            if value is not None:
+                check_line(value, name)
         rel = folder.inside(rel)
         store = self.store(folder, create=False)
         record = None if store is None else store.files(folder.repo).get(rel)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -40,15 +41,15 @@ def test_plain_tree_sorted_and_unknown_types_dropped(tmp_path: Path) -> None:
     check(
         tmp_path,
         {
-            "b.py": "",
-            "a/z.go": "",
-            "a.py": "",
-            "a/b/c.rs": "",
-            "README.md": "",
-            "Makefile": "",
+            "b.py": "x",
+            "a/z.go": "x",
+            "a.py": "x",
+            "a/b/c.rs": "x",
+            "README.md": "x",
+            "Makefile": "x",
             "logo.png": b"\x89PNG",
             "data.bin": b"\x00",
-            "notes.unknownext": "",
+            "notes.unknownext": "x",
         },
         ["Makefile", "README.md", "a.py", "a/b/c.rs", "a/z.go", "b.py"],
     )
@@ -59,20 +60,20 @@ def test_nested_gitignore_negation_and_dir_only(tmp_path: Path) -> None:
         tmp_path,
         {
             ".gitignore": "*.log.py\ngen/\n# comment\n\n/root_only.py\n",
-            "root_only.py": "",
-            "keep.py": "",
-            "debug.log.py": "",
-            "gen/x.py": "",  # dir-only pattern excludes the folder
-            "src/gen.py": "",  # ...but not a file of that name
-            "src/root_only.py": "",  # anchored pattern: only at the root
+            "root_only.py": "x",
+            "keep.py": "x",
+            "debug.log.py": "x",
+            "gen/x.py": "x",  # dir-only pattern excludes the folder
+            "src/gen.py": "x",  # ...but not a file of that name
+            "src/root_only.py": "x",  # anchored pattern: only at the root
             "src/.gitignore": "*.ts\n!keep.ts\nlocal/\n",
-            "src/a.ts": "",
-            "src/keep.ts": "",
-            "src/local/x.py": "",
-            "local/x.py": "",  # src/.gitignore's patterns are relative to src/
-            "src/sub/b.ts": "",  # nested file under src: '*.ts' (no slash) matches at any depth below
+            "src/a.ts": "x",
+            "src/keep.ts": "x",
+            "src/local/x.py": "x",
+            "local/x.py": "x",  # src/.gitignore's patterns are relative to src/
+            "src/sub/b.ts": "x",  # nested file under src: '*.ts' (no slash) matches at any depth below
             "src/sub/.gitignore": "!b.ts\n",  # deeper negation re-includes
-            "other/debug.log.py": "",
+            "other/debug.log.py": "x",
         },
         ["keep.py", "local/x.py", "src/gen.py", "src/keep.ts", "src/root_only.py", "src/sub/b.ts"],
     )
@@ -82,13 +83,13 @@ def test_whitelist_style_gitignore(tmp_path: Path) -> None:
     # git semantics: '!*/' re-includes folders, so only *.py files anywhere survive
     check(
         tmp_path,
-        {".gitignore": "*\n!*/\n!*.py\n", "a.py": "", "a.md": "", "src/b.py": "", "src/b.txt": "", "src/c/d.py": ""},
+        {".gitignore": "*\n!*/\n!*.py\n", "a.py": "x", "a.md": "", "src/b.py": "x", "src/b.txt": "", "src/c/d.py": "x"},
         ["a.py", "src/b.py", "src/c/d.py"],
     )
 
 
 def test_negation_cannot_reinclude_inside_ignored_folder(tmp_path: Path) -> None:
-    check(tmp_path, {".gitignore": "gen/\n!gen/keep.py\n", "gen/keep.py": "", "x.py": ""}, ["x.py"])
+    check(tmp_path, {".gitignore": "gen/\n!gen/keep.py\n", "gen/keep.py": "x", "x.py": "x"}, ["x.py"])
 
 
 def test_git_info_exclude_and_semcodeignore(tmp_path: Path) -> None:
@@ -96,17 +97,17 @@ def test_git_info_exclude_and_semcodeignore(tmp_path: Path) -> None:
         tmp_path,
         {
             ".git/info/exclude": "private.py\n",
-            ".git/config.py": "",  # never inside .git
+            ".git/config.py": "x",  # never inside .git
             ".semcodeignore": "fixtures/\n",
             ".gitignore": "*.gen.py\n",
             "pkg/.semcodeignore": "!keep.gen.py\nhuge.py\n",
-            "private.py": "",
-            "fixtures/a.py": "",
-            "pkg/keep.gen.py": "",
-            "pkg/other.gen.py": "",
-            "pkg/huge.py": "",
-            "pkg/ok.py": "",
-            "pkg/private.py": "",
+            "private.py": "x",
+            "fixtures/a.py": "x",
+            "pkg/keep.gen.py": "x",
+            "pkg/other.gen.py": "x",
+            "pkg/huge.py": "x",
+            "pkg/ok.py": "x",
+            "pkg/private.py": "x",
         },
         ["pkg/keep.gen.py", "pkg/ok.py"],
     )
@@ -115,7 +116,7 @@ def test_git_info_exclude_and_semcodeignore(tmp_path: Path) -> None:
 def test_extra_excludes_from_options(tmp_path: Path) -> None:
     check(
         tmp_path,
-        {".gitignore": "*.md\n", "a.py": "", "docs/x.py": "", "README.md": "", "CHANGES.md": ""},
+        {".gitignore": "*.md\n", "a.py": "x", "docs/x.py": "x", "README.md": "x", "CHANGES.md": "x"},
         ["CHANGES.md", "a.py"],
         extra_excludes=("docs/", "!CHANGES.md"),
     )
@@ -126,21 +127,21 @@ def test_extra_excludes_from_options(tmp_path: Path) -> None:
     ["node_modules", ".venv", "venv", "dist", "build", "target", "__pycache__", "vendor", "pkg.egg-info", ".tox"],
 )
 def test_default_excluded_dirs_pruned(tmp_path: Path, folder: str) -> None:
-    check(tmp_path, {f"{folder}/x.py": "", f"src/{folder}/y.py": "", "src/z.py": ""}, ["src/z.py"])
+    check(tmp_path, {f"{folder}/x.py": "x", f"src/{folder}/y.py": "x", "src/z.py": "x"}, ["src/z.py"])
 
 
 def test_default_excluded_dir_reincluded_by_ignore_file(tmp_path: Path) -> None:
-    check(tmp_path, {".semcodeignore": "!vendor/\n", "vendor/lib.go": "", "node_modules/x.js": ""}, ["vendor/lib.go"])
+    check(tmp_path, {".semcodeignore": "!vendor/\n", "vendor/lib.go": "x", "node_modules/x.js": "x"}, ["vendor/lib.go"])
 
 
 def test_exclude_dirs_option_replaces_defaults(tmp_path: Path) -> None:
-    check(tmp_path, {"build/a.py": "", "mine/b.py": ""}, ["build/a.py"], exclude_dirs=frozenset({"mine"}))
+    check(tmp_path, {"build/a.py": "x", "mine/b.py": "x"}, ["build/a.py"], exclude_dirs=frozenset({"mine"}))
 
 
 def test_node_modules_not_descended(tmp_path: Path) -> None:
     # a symlink out of the repository is reported wherever the walk meets one: inside node_modules it must not
-    make_tree(tmp_path / "repo", {"node_modules/pkg/index.js": "", "a.js": ""})
-    make_tree(tmp_path / "outside", {"x.js": ""})
+    make_tree(tmp_path / "repo", {"node_modules/pkg/index.js": "x", "a.js": "x"})
+    make_tree(tmp_path / "outside", {"x.js": "x"})
     (tmp_path / "repo" / "node_modules" / "pkg" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
     (tmp_path / "repo" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
     assert list(discover(tmp_path / "repo")) == ["a.js", Skip("ext.js", "symlink pointing outside the repository")]
@@ -158,7 +159,7 @@ SECRET_TREE: Tree = {
     "config/credentials.json": "{}",
     "config/secrets.yaml": "a: 1",
     "deploy/id_rsa": "x",
-    "app.py": "",
+    "app.py": "x",
 }
 
 
@@ -185,20 +186,20 @@ def test_secrets_included_when_asked(tmp_path: Path) -> None:
 
 
 def test_env_templates_are_not_secrets(tmp_path: Path) -> None:
-    make_tree(tmp_path, {".env.example": "A=", ".env.sample": "A=", "x.env.example.py": ""})
+    make_tree(tmp_path, {".env.example": "A=", ".env.sample": "A=", "x.env.example.py": "x"})
     got = list(discover_paths([tmp_path / ".env.example", tmp_path / ".env.sample"], tmp_path))
     assert got == [Skip(".env.example", "unsupported file type"), Skip(".env.sample", "unsupported file type")]
 
 
 def test_lock_files_are_skipped_as_generated(tmp_path: Path) -> None:
     lock = "generated dependency lock file"
-    tree: Tree = {"package-lock.json": "{}", "web/yarn.lock": "x", "Cargo.lock": "x", "package.json": "{}", "a.py": ""}
+    tree: Tree = {"package-lock.json": "{}", "web/yarn.lock": "x", "Cargo.lock": "x", "package.json": "{}", "a.py": "x"}
     expected = [Skip("Cargo.lock", lock), "a.py", Skip("package-lock.json", lock), "package.json"]
     check(tmp_path, tree, [*expected, Skip("web/yarn.lock", lock)])
 
 
 def test_gitignored_secret_is_silent(tmp_path: Path) -> None:
-    check(tmp_path, {".gitignore": ".env\n", ".env": "X=1", "a.py": ""}, ["a.py"])
+    check(tmp_path, {".gitignore": ".env\n", ".env": "X=1", "a.py": "x"}, ["a.py"])
 
 
 def test_size_limit(tmp_path: Path) -> None:
@@ -222,17 +223,9 @@ def test_size_limit_default_wording(tmp_path: Path) -> None:
 # symlinks
 
 
-def test_symlinked_file_inside_root_is_followed(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"real/a.py": "x = 1\n"})
-    (tmp_path / "alias.py").symlink_to("real/a.py")
-    assert list(discover(tmp_path)) == ["alias.py", "real/a.py"]
-    src = read_source(tmp_path, "alias.py")
-    assert isinstance(src, SourceFile) and src.text == "x = 1\n"
-
-
 def test_symlinks_pointing_outside(tmp_path: Path) -> None:
-    outside = make_tree(tmp_path / "outside", {"secret.py": "", "lib/m.py": ""})
-    repo = make_tree(tmp_path / "repo", {"a.py": ""})
+    outside = make_tree(tmp_path / "outside", {"secret.py": "x", "lib/m.py": "x"})
+    repo = make_tree(tmp_path / "repo", {"a.py": "x"})
     (repo / "ext.py").symlink_to(outside / "secret.py")
     (repo / "extdir").symlink_to(outside / "lib")
     (repo / "ext.unknown").symlink_to(outside / "secret.py")  # unknown type: silent
@@ -244,7 +237,7 @@ def test_symlinks_pointing_outside(tmp_path: Path) -> None:
 
 
 def test_symlink_loops_terminate(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"a/b/c.py": "", "d.py": ""})
+    make_tree(tmp_path, {"a/b/c.py": "x", "d.py": "x"})
     (tmp_path / "a" / "b" / "up").symlink_to("..")  # to its parent's parent
     (tmp_path / "a" / "self").symlink_to(".")  # to the folder holding it
     (tmp_path / "a" / "sibling").symlink_to("../a/b")  # a folder inside the repo, walked at its real path
@@ -264,16 +257,24 @@ def test_symlink_loops_terminate(tmp_path: Path) -> None:
 
 
 def test_root_given_through_a_symlink(tmp_path: Path) -> None:
-    make_tree(tmp_path / "real", {"a.py": "", "sub/b.py": ""})
+    make_tree(tmp_path / "real", {"a.py": "x", "sub/b.py": "x"})
     (tmp_path / "link").symlink_to(tmp_path / "real")
     assert list(discover(tmp_path / "link")) == ["a.py", "sub/b.py"]
 
 
-def test_fifo_is_never_read(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"a.py": ""})
+def test_fifo_and_socket_are_reported_never_read(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"a.py": "x"})
     os.mkfifo(tmp_path / "pipe.py")
-    assert list(discover(tmp_path)) == ["a.py"]
-    assert read_source(tmp_path, "pipe.py") == Skip("pipe.py", "not a regular file")
+    os.mkfifo(tmp_path / "pipe.bin")  # an unsupported type: silent, as any such file
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "sock.py"))
+        assert list(discover(tmp_path)) == [
+            "a.py",
+            Skip("pipe.py", "not a regular file (fifo)"),
+            Skip("sock.py", "not a regular file (socket)"),
+        ]
+        assert read_source(tmp_path, "pipe.py") == Skip("pipe.py", "not a regular file (fifo)")
+        assert read_source(tmp_path, "sock.py") == Skip("sock.py", "not a regular file (socket)")
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -284,10 +285,10 @@ def test_discover_paths_explicit_files(tmp_path: Path) -> None:
     make_tree(
         tmp_path,
         {
-            ".git/HEAD": "",
+            ".git/HEAD": "x",
             ".gitignore": "ignored.py\nsrc/gen/\n",
-            "ignored.py": "",
-            "notes.xyz": "",
+            "ignored.py": "x",
+            "notes.xyz": "x",
             "big.py": "x" * 50,
         },
     )
@@ -304,14 +305,14 @@ def test_discover_paths_folder_uses_rules_above_it(tmp_path: Path) -> None:
     make_tree(
         tmp_path,
         {
-            ".git/HEAD": "",
+            ".git/HEAD": "x",
             ".gitignore": "*.gen.py\n",
             "src/.gitignore": "tmp/\n",
-            "src/pkg/a.py": "",
-            "src/pkg/a.gen.py": "",
-            "src/pkg/tmp/b.py": "",
-            "src/pkg/node_modules/c.js": "",
-            "other.py": "",
+            "src/pkg/a.py": "x",
+            "src/pkg/a.gen.py": "x",
+            "src/pkg/tmp/b.py": "x",
+            "src/pkg/node_modules/c.js": "x",
+            "other.py": "x",
         },
     )
     assert list(discover_paths([tmp_path / "src" / "pkg"])) == ["src/pkg/a.py"]
@@ -321,19 +322,19 @@ def test_discover_paths_folder_uses_rules_above_it(tmp_path: Path) -> None:
 
 
 def test_discover_paths_without_git_uses_the_folder(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"proj/a.py": "", "proj/sub/b.py": ""})
+    make_tree(tmp_path, {"proj/a.py": "x", "proj/sub/b.py": "x"})
     assert list(discover_paths([tmp_path / "proj"])) == ["a.py", "sub/b.py"]
     assert list(discover_paths([tmp_path / "proj" / "sub" / "b.py"])) == ["b.py"]
 
 
 def test_discover_paths_outside_root(tmp_path: Path) -> None:
-    make_tree(tmp_path, {"repo/a.py": "", "elsewhere/b.py": ""})
+    make_tree(tmp_path, {"repo/a.py": "x", "elsewhere/b.py": "x"})
     got = list(discover_paths([tmp_path / "elsewhere" / "b.py"], tmp_path / "repo"))
     assert got == [Skip(str(tmp_path / "elsewhere" / "b.py"), "outside the repository")]
 
 
 def test_discover_equals_discover_paths_on_root(tmp_path: Path) -> None:
-    make_tree(tmp_path, {".gitignore": "x/\n", "x/a.py": "", "y/b.py": "", ".env": "", "c.ts": ""})
+    make_tree(tmp_path, {".gitignore": "x/\n", "x/a.py": "x", "y/b.py": "x", ".env": "x", "c.ts": "x"})
     assert list(discover_paths([tmp_path], tmp_path)) == list(discover(tmp_path))
 
 
@@ -352,12 +353,25 @@ def test_read_plain(tmp_path: Path) -> None:
     )
 
 
-def test_read_empty(tmp_path: Path) -> None:
-    assert read(tmp_path, b"") == SourceFile("f.py", "python", "", size=0, replaced=0)
-
-
-def test_read_bom_stripped(tmp_path: Path) -> None:
-    assert read(tmp_path, b"\xef\xbb\xbfx = 1\n") == SourceFile("f.py", "python", "x = 1\n", size=9, replaced=0)
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", Skip("f.py", "empty file")),
+        (b" \n\t\r\n", Skip("f.py", "empty file (whitespace only)")),
+        (b"\xef\xbb\xbf", Skip("f.py", "empty file")),  # a BOM alone
+        (b"\xef\xbb\xbfx = 1\n", SourceFile("f.py", "python", "x = 1\n", size=9)),  # UTF-8 BOM dropped
+        ("\ufeffx = 'é'\n".encode("utf-16-le"), SourceFile("f.py", "python", "x = 'é'\n", size=18)),
+        ("\ufeffx = 'é'\n".encode("utf-16-be"), SourceFile("f.py", "python", "x = 'é'\n", size=18)),
+        ("\ufeffx = '😀'\n".encode("utf-32-le"), SourceFile("f.py", "python", "x = '😀'\n", size=36)),
+        ("\ufeffx = '😀'\n".encode("utf-32-be"), SourceFile("f.py", "python", "x = '😀'\n", size=36)),
+        ("\ufeffx = 1\n".encode("utf-16-le") + b"\x00", SourceFile("f.py", "python", "x = 1\n\ufffd", 15, 1)),
+        ("x = 1\n".encode("utf-16-le"), Skip("f.py", "binary file (NUL bytes)")),  # no BOM: NUL bytes
+        ("\ufeffx = '\x00'\n".encode("utf-16-le"), Skip("f.py", "binary file (NUL bytes)")),  # a NUL character
+        (b"\xff\xfe" + b"\x00\xd8" * 8, Skip("f.py", "not UTF-16 text (100% invalid bytes)")),  # lone surrogates
+    ],
+)
+def test_read_decodes_boms_and_skips_empty(tmp_path: Path, content: bytes, expected: SourceFile | Skip) -> None:
+    assert read(tmp_path, content) == expected
 
 
 def test_read_binary(tmp_path: Path) -> None:
@@ -405,7 +419,7 @@ def test_read_vanished(tmp_path: Path) -> None:
 
 def test_read_folder_and_unsupported(tmp_path: Path) -> None:
     (tmp_path / "pkg.py").mkdir()
-    assert read_source(tmp_path, "pkg.py") == Skip("pkg.py", "not a regular file")
+    assert read_source(tmp_path, "pkg.py") == Skip("pkg.py", "not a regular file (folder)")
     assert read_source(tmp_path, "x.unknownext") == Skip("x.unknownext", "unsupported file type")
 
 
@@ -448,7 +462,7 @@ def test_read_permission_denied(tmp_path: Path) -> None:
 
 def test_crlf_ignore_file_and_bad_patterns(tmp_path: Path) -> None:
     # CRLF line ends, trailing spaces and a line pathspec rejects ('!' alone) must not break the other lines
-    check(tmp_path, {".gitignore": b"a.py  \r\n!\r\ngen/\r\n", "a.py": "", "b.py": "", "gen/c.py": ""}, ["b.py"])
+    check(tmp_path, {".gitignore": b"a.py  \r\n!\r\ngen/\r\n", "a.py": "x", "b.py": "x", "gen/c.py": "x"}, ["b.py"])
 
 
 @pytest.mark.parametrize(

@@ -350,3 +350,85 @@ def test_progress_during_encoding_and_cancel_mid_batch(tmp_path, enc):
         assert not again.cancelled and again.chunks_written == report.chunks_written
     finally:
         enc.batch_tokens = saved
+
+
+class _Killed(Exception):
+    """Stands for a kill -9 between two slices of encoding."""
+
+
+class _DyingEncoder:
+    """The real encoder until its `die_at`-th encode call, which raises _Killed; counts the texts it encoded."""
+
+    def __init__(self, enc, die_at: int) -> None:
+        self.enc, self.die_at, self.calls, self.texts = enc, die_at, 0, 0
+
+    @property
+    def dim(self) -> int:
+        return int(self.enc.dim)
+
+    def encode(self, texts, kind="document", progress=None):
+        self.calls += 1
+        if self.calls == self.die_at:
+            raise _Killed
+        self.texts += len(texts)
+        return self.enc.encode(texts, kind=kind, progress=progress)
+
+
+@pytest.mark.parametrize("shape", ["many files", "one big file"])
+def test_a_kill_loses_at_most_the_last_slice_of_encoding(tmp_path, enc, shape):
+    root = tmp_path / "repo"
+    if shape == "many files":
+        make_repo(root, n_files=40)
+    else:
+        (root / ".git").mkdir(parents=True)
+        (root / "big.py").write_text("\n\n".join(py_function(i) for i in range(120)))
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    # no time at all between checkpoints: every slice and batch is the minimum (1,024 tokens)
+    dying = _DyingEncoder(enc, die_at=3)
+    with pytest.raises(_Killed):
+        index_repository(root, store, dying, enc.tokenizer.count, IndexOptions(checkpoint_seconds=0.0))
+    assert dying.texts > 0
+    if shape == "many files":  # the batches before the kill were written whole: rows and records
+        assert store.stats()["rows"] > 0
+        assert any(r.status == "indexed" for r in store.files(repo_id(root)).values())
+    after = index_repository(root, store, enc, enc.tokenizer.count, IndexOptions())
+    clean = Store.open(tmp_path / "index2", model_id=enc.name, dim=enc.dim)
+    fresh = index_repository(root, clean, enc, enc.tokenizer.count)
+    # everything encoded before the kill was kept: the next run encodes only the rest, and the index is whole
+    assert after.chunks_encoded == fresh.chunks_encoded - dying.texts
+    assert store.stats()["rows"] == clean.stats()["rows"]
+
+
+def test_new_content_checks_reread_every_file_once(tmp_path, enc):
+    """An index made before a content check existed (secrets by content) holds files that check now refuses: the
+    first run after the upgrade reads every file once, even those whose size and mtime are unchanged."""
+    import random
+    import string
+
+    from indexer.read import CONTENT_CHECKS
+
+    root = make_repo(tmp_path / "repo", n_files=3)
+    target = root / "pkg/mod_0.py"
+    target.write_text(target.read_text() + "# " + "padding " * 60 + "\n")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+    repo = repo_id(root)
+    assert store.checks_version(repo) == CONTENT_CHECKS
+    # the file takes a private key without its size or mtime changing: an ordinary run does not read it again
+    st = target.stat()
+    rng = random.Random(0)
+    body = "\n".join("".join(rng.choice(string.ascii_letters + string.digits) for _ in range(64)) for _ in range(4))
+    key = f'KEY = """-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"""\n'
+    text = key + "#" * (st.st_size - len(key) - 1) + "\n"
+    assert len(text) == st.st_size
+    target.write_text(text)
+    os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert run_index(root, store, enc).files_unchanged == 4
+    assert store.files(repo)["pkg/mod_0.py"].status == "indexed"
+    store.set_checks_version(repo, CONTENT_CHECKS - 1)  # as an index of the version before
+    rerun = run_index(root, store, enc)
+    assert rerun.chunks_encoded == 0  # every other file hashed as before: nothing encoded again
+    record = store.files(repo)["pkg/mod_0.py"]
+    assert record.status == "skipped" and "contains a secret (private key, line 1)" in (record.reason or "")
+    assert all(h.chunk.path != "pkg/mod_0.py" for h in store.search_text("KEY", 50))
+    assert store.checks_version(repo) == CONTENT_CHECKS
