@@ -513,7 +513,7 @@ class Engine:
         if record is None or record.status != "indexed":
             why = f"skipped ({record.reason})" if record is not None else "not in the index"
             raise FileNotFoundError(f"{rel}: {why}; only indexed files of {folder.root} can be read")
-        lines = (folder.root / rel).read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = self._read_lines(folder, rel)
         start = max(0, start_line or 0)
         end = len(lines) - 1 if end_line is None else min(end_line, len(lines) - 1)
         if start > end and lines:
@@ -528,6 +528,21 @@ class Engine:
             size += len(line) + 1
         last = start + len(chosen) - 1
         return Lines(rel, start, last, len(lines), "\n".join(chosen), truncated=last < end)
+
+    def _read_lines(self, folder: Folder, rel: str) -> list[str]:
+        """The file's lines as the chunker numbers them (split at "\n" only), read and checked as indexing reads
+        a file (encodings with a BOM, and every content check: a file that took a secret since it was indexed is
+        refused)."""
+        from indexer.read import read_source
+        from indexer.types import Skip
+
+        src = read_source(folder.root, rel, self.settings.discover_options())
+        if isinstance(src, Skip):
+            raise FileNotFoundError(f"{rel}: {src.reason}; it cannot be read")
+        lines = src.text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the text's final newline ends its last line
+        return [line.removesuffix("\r") for line in lines]
 
     def skipped_files(self, folder: Folder) -> list[tuple[str, str]]:
         """(path, reason) of every file the folder's index skipped."""

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from indexer.discover import DiscoverOptions
     from indexer.index import IndexOptions
 
 MODEL_ENV = "SEMCODE_MODEL"
@@ -85,15 +86,21 @@ class Settings:
     def index_dir_for(self, root: Path) -> str:
         return self.index_dir or default_index_dir(root)
 
-    def index_options(self, max_tokens: int, vector_index_min_rows: int | None = None) -> IndexOptions:
-        """Indexing options (``max_tokens``: the loaded encoder's limit). The vector index is built separately
-        (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given."""
+    def discover_options(self) -> DiscoverOptions:
+        """What the walk and the reader leave out."""
         from indexer.discover import DiscoverOptions
-        from indexer.index import IndexOptions
 
-        discover = DiscoverOptions(
+        return DiscoverOptions(
             max_file_bytes=int(self.max_file_mb * 1024 * 1024),
             include_secrets=self.include_secrets,
             extra_excludes=self.extra_excludes,
         )
-        return IndexOptions(discover=discover, max_tokens=max_tokens, vector_index_min_rows=vector_index_min_rows)
+
+    def index_options(self, max_tokens: int, vector_index_min_rows: int | None = None) -> IndexOptions:
+        """Indexing options (``max_tokens``: the loaded encoder's limit). The vector index is built separately
+        (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given."""
+        from indexer.index import IndexOptions
+
+        return IndexOptions(
+            discover=self.discover_options(), max_tokens=max_tokens, vector_index_min_rows=vector_index_min_rows
+        )

@@ -297,3 +297,24 @@ def test_update_buffer_refuses_secrets_and_bad_names(tmp_path: Path, enc) -> Non
     ]
     assert buffer("pkg/new.py", "def lone():\n    return '\ud800'\n") == []  # stored with U+FFFD
     assert {p: r.status for p, r in store.files(str(root.resolve())).items()} == {"pkg/new.py": "indexed"}
+
+
+def test_reading_an_indexed_file_decodes_it_and_rechecks_it(tmp_path: Path, model: Path) -> None:
+    """`Index.read` (MCP `read_code`) reads as indexing does: a UTF-16 file comes back as text, lines are numbered
+    at "\\n" only (a form feed does not start a line), and a file that took a secret after it was indexed is
+    refused, so the secret never reaches a chatbot."""
+    import semcode
+
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    (root / "wide.py").write_bytes("\ufeffdef wide_function():\n    return 'ü'\n".encode("utf-16-le"))
+    (root / "feed.py").write_text("def a():\n    pass\n\x0c\ndef b():\n    return 2\n")
+    (root / "later.py").write_text("def later():\n    return 1\n")
+    with semcode.open(root, index_dir=tmp_path / "index", model=str(model)) as index:
+        index.update()
+        assert index.read("wide.py") == "def wide_function():\n    return 'ü'"
+        assert index.read("feed.py", 3, 3) == "def b():"
+        (root / "later.py").write_text(f'K = """\n-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n"""\n')
+        with pytest.raises(FileNotFoundError, match=r"contains a secret \(private key, line 2\)") as e:
+            index.read("later.py")
+        assert PEM_BODY[:20] not in str(e.value)
