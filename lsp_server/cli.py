@@ -13,9 +13,12 @@ import contextlib
 import json
 import logging
 import os
+import queue
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -40,13 +43,33 @@ DEMO_TEXTS = [
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Exit codes: 0; 2 for what the user can fix, told in one ``semcode: error: ...`` line (bad
+    input, a broken model, an I/O fault such as a full disk or a read-only or vanished index folder); 130 when
+    interrupted (Ctrl-C) at any moment, without a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("semcode: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if argv is None:  # the program itself, not a caller in Python: it is about to exit
+            _interrupt_exits_at_once()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from .cli_args import build_parser
+    from .cli_output import FaultsOneLine, fault_message
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="semcode: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, FaultsOneLine) for f in handler.filters):
+            handler.addFilter(FaultsOneLine())
     from encoder import CheckpointError
     from indexer.types import StoreError
 
+    index_dirs = _index_dirs(args)
+    existed = [d for d in index_dirs if _is_index(d)]
     try:
         code = COMMANDS[args.command](args)
         if not sys.stdout.closed:  # (`lsp` closes it at exit)
@@ -58,6 +81,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `semcode ... | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as e:  # an I/O fault (full disk, read-only or vanished index folder) is the user's to fix
+        message = fault_message(e, index_dirs, [d for d in existed if not _is_index(d)])
+        if message is None:
+            raise  # a bug: its traceback
+        print(f"semcode: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _interrupt_exits_at_once() -> None:
+    """From here on a Ctrl-C (while the interpreter joins threads and runs exit handlers, where a KeyboardInterrupt
+    would print a traceback) ends the process at once: one line, exit 130. Left alone when SIGINT is ignored."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _exit_interrupted)
+
+
+def _exit_interrupted(signum: int, frame: Any) -> None:
+    os.write(sys.stderr.fileno(), b"semcode: interrupted\n")
+    os._exit(130)
+
+
+def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
+    """The index folders this command works on (-> their repository roots), for fault messages; {} if unknown."""
+    from semcode.workspace import find_root, index_root
+
+    roots_of: dict[str, Callable[[], list[Path]]] = {
+        "index": lambda: [index_root(p) for p in args.paths],
+        "watch": lambda: [index_root(args.path)],
+        "search": lambda: [find_root(args.repo or Path.cwd())],
+        "status": lambda: [find_root(args.repo or Path.cwd())],
+        "related": lambda: [find_root(Path(_parse_location(args.location)[0]).resolve())],
+    }
+    try:
+        roots = roots_of[args.command]() if args.command in roots_of else []
+        settings = _settings(args)
+        return {settings.index_dir_for(root): root for root in roots}
+    except (OSError, ValueError):
+        return {}  # the command itself reports it
+
+
+def _is_index(index_dir: str) -> bool:
+    from indexer.identity import is_index
+
+    return is_index(Path(index_dir))
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -204,6 +271,8 @@ def _search(args: argparse.Namespace) -> int:
     payload |= {"paths": [args.path] if args.path else None, "languages": args.lang}
     payload |= {"repo": repo_id(args.repo) if args.repo else None, "everywhere": args.repo is None}
     answer = _answer(args, settings, root, "search", payload)
+    for note in answer.get("warnings") or ():
+        print(f"semcode: warning: {note}", file=sys.stderr)
     if not answer["hits"] and answer["indexed_files"] == 0:
         raise ValueError(_not_indexed(root, settings.index_dir_for(root)))
     print_hits(answer["hits"], args.json)
@@ -352,7 +421,7 @@ def _daemon(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from semcode.workspace import index_root
 
-    from .cli_output import ProgressDisplay, WatchEvents
+    from .cli_output import ProgressDisplay, WatchEvents, fault_errno
 
     engine = _engine(args, [index_root(args.path)])
     folder, events, display = engine.folders[0], WatchEvents(args.json), ProgressDisplay(args.quiet or args.json)
@@ -370,14 +439,17 @@ def _watch(args: argparse.Namespace) -> int:
             f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
             root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
         )  # fmt: skip
+        failed: queue.Queue[Exception] = queue.Queue()  # a batch that could not be written (the watcher's thread)
         try:
-            engine.watch(folder, on_report=events.update)
+            engine.watch(folder, on_report=events.update, on_error=failed.put)
         except OSError as e:
             print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
             return 2
         events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
         while True:
-            time.sleep(3600)
+            with contextlib.suppress(queue.Empty):
+                if fault_errno(error := failed.get(timeout=3600)) is not None:
+                    raise error  # a full disk, a vanished index folder: `main` says so and exits 2
     except KeyboardInterrupt:
         pass
     finally:

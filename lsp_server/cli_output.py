@@ -1,12 +1,17 @@
 """What the CLI prints: hits, progress (a bar on a terminal, a line every few seconds otherwise, nothing with
-``--quiet``) and ``watch`` events (text with timestamps, or JSON lines)."""
+``--quiet``), ``watch`` events (text with timestamps, or JSON lines) and the one line that names an I/O fault (a full
+disk, a read-only or vanished index folder) and what to do about it."""
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import os
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +21,9 @@ if TYPE_CHECKING:
     from .daemon import HitRow
 
 PROGRESS_EVERY_S = 5.0  # without a terminal: one progress line this often
+OS_ERROR = re.compile(r"\(os error (\d+)\)")  # how LanceDB (Rust) names the OS error under its own
+NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}  # EFBIG: a file size limit (ulimit -f) acts like a full disk
+NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 def print_hits(hits: Sequence[HitRow], as_json: bool) -> None:
@@ -127,3 +135,50 @@ class WatchEvents:
         if r.skipped:
             line += f", {len(r.skipped)} skipped ({'; '.join(f'{s.path}: {s.reason}' for s in r.skipped[:3])})"
         self.emit("update", line, **fields, skipped=skipped)
+
+
+# -- faults ------------------------------------------------------------------------------------------------------------
+
+
+def fault_errno(e: BaseException) -> int | None:
+    """The OS error behind `e`: an ``OSError``'s errno, or the ``(os error N)`` of a LanceDB error (its "Not found"
+    is ENOENT); None when `e` is no I/O fault."""
+    if isinstance(e, OSError) and e.errno is not None:
+        return e.errno
+    text = str(e)
+    if (m := OS_ERROR.search(text)) is not None:
+        return int(m.group(1))
+    return errno.ENOENT if "lance error: Not found" in text else None
+
+
+def fault_message(e: BaseException, index_dirs: Mapping[str, Path], gone: Sequence[str] = ()) -> str | None:
+    """What went wrong and what to do, in one line, for an I/O fault while the command used `index_dirs` (index
+    folder -> its repository root), of which `gone` vanished meanwhile; None for anything else."""
+    code = fault_errno(e)
+    if code is None:
+        return None
+    if gone:
+        index_dir, root = gone[0], index_dirs[gone[0]]
+        return f"the index folder {index_dir} vanished while semcode used it; build it again: semcode index {root}"
+    filename = getattr(e, "filename", None)
+    inside = [d for d in index_dirs if filename and Path(str(filename)).is_relative_to(d)]
+    where = inside[0] if inside else str(filename) if filename else next(iter(index_dirs), "the index folder")
+    reason = os.strerror(code)
+    if code in NO_ROOM:
+        return (
+            f"no room to write {where} ({reason}); free some disk space (or choose another folder with --index-dir) "
+            f"and run the command again: what was written before is kept"
+        )
+    if code in NOT_WRITABLE:
+        return f"cannot write {where} ({reason}); make it writable, or choose another folder with --index-dir"
+    return f"{where}: {reason}"
+
+
+class FaultsOneLine(logging.Filter):
+    """A log record carrying an I/O fault loses its traceback: the command ends with the fault's one-line error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is not None and fault_errno(error) is not None:
+            record.msg, record.args, record.exc_info = f"{record.getMessage()}: {error}", (), None
+        return True

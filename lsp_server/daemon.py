@@ -252,7 +252,8 @@ def search_rows(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[st
     hits = engine.search(q, repo=args.get("repo"), everywhere=args.get("everywhere", False))
     if not hits and engine.store(folder, create=False) is not None:
         folder.refresh_counts()
-    return {"hits": [hit_row(h) for h in hits], "indexed_files": folder.files + folder.skipped if not hits else None}
+    out = {"hits": [hit_row(h) for h in hits], "indexed_files": folder.files + folder.skipped if not hits else None}
+    return out | ({"warnings": list(q.warnings)} if q.warnings else {})  # a query cut to semcode.limits
 
 
 def run_daemon(settings: Settings, index_dir: str, root: Path, idle_s: float) -> int:

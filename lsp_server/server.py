@@ -14,8 +14,9 @@ Custom requests: ``semcode/search``, ``semcode/related``, ``semcode/status``; co
 while a run goes; a run is cancellable through its progress token); ``workspace/symbol`` answered from hybrid search.
 Notifications to the client: ``$/progress`` for each full index run, ``semcode/indexChanged`` after each batch of
 watched changes. Errors: a failed request is answered with an error and logged (``window/logMessage``); a failed
-notification handler or a malformed message is logged and shown (``window/showMessage``); a failed background job
-is logged (a failed index run is also shown). The server goes on serving after any of them.
+notification handler is logged and shown (``window/showMessage``); a failed background job is logged (a failed
+index run is also shown); bad framing and bodies that are no JSON-RPC message are skipped, answered when their id is
+known, and logged (``lsp_server.protocol``). The server goes on serving after any of them.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +42,7 @@ from pygls.uris import from_fs_path, to_fs_path
 from semcode.engine import Engine, SearchQuery
 from semcode.workspace import Folder
 
-from .convert import field, hit_json, limit_of, origin_json, search_query, str_list, symbol_information
+from .convert import field, hit_json, limit_of, line_of, origin_json, search_query, str_list, symbol_information
 from .options import Options, parse
 from .protocol import AnsweringProtocol, ExpectedErrorsOneLine, MessagingServer, ProgressReporter
 
@@ -86,7 +88,7 @@ class SemcodeServer(MessagingServer):
     def workspace_of(self, uri: str) -> tuple[Workspace, str]:
         """(workspace, relative path) of a document URI; InvalidParams when it is outside every workspace folder."""
         fs_path = to_fs_path(uri) if uri.startswith("file:") else None
-        found = self.engine.folder_of(Path(fs_path)) if fs_path else None
+        found = self.engine.folder_of(Path(fs_path)) if fs_path and os.path.isabs(fs_path) else None
         if found is None:
             raise JsonRpcInvalidParams(f"{uri} is outside the workspace folders")
         return cast(Workspace, found[0]), found[1]
@@ -386,15 +388,16 @@ async def semcode_search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
         hits = await _search(ls, q)
     except ValueError as e:  # e.g. a glob the store cannot translate
         raise JsonRpcInvalidParams(f"semcode/search: {e}") from e
-    return {"results": [hit_json(h) for h in hits], "index": ls.summary()}
+    out = {"results": [hit_json(h) for h in hits], "index": ls.summary()}
+    return out | ({"warnings": list(q.warnings)} if q.warnings else {})  # a query cut to semcode.limits
 
 
 @server.feature("semcode/related")
 async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     uri = field(field(params, "textDocument"), "uri")
-    line = field(field(params, "position"), "line")
-    if not isinstance(uri, str) or isinstance(line, bool) or not isinstance(line, int) or line < 0:
-        raise JsonRpcInvalidParams("semcode/related: 'textDocument.uri' and 'position.line' (>= 0) are required")
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams("semcode/related: 'textDocument.uri' (a string) is required")
+    line = line_of(params, "semcode/related")
     ws, rel = ls.workspace_of(uri)
     limit = limit_of(params, "semcode/related")
     languages = str_list(params, "languages", "semcode/related")
@@ -402,7 +405,10 @@ async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     if ws.store is None:
         return {"results": [], "chunk": None, "index": ls.summary()}
     await _flush(ls, uri)  # an open document's latest text is indexed first: the query chunk is the buffer's
-    chunk, hits = await _query(ls, ls.engine.related, ws, rel, line, limit, languages=languages)
+    try:
+        chunk, hits = await _query(ls, ls.engine.related, ws, rel, line, limit, languages=languages)
+    except ValueError as e:  # past a limit of semcode.limits (e.g. a language semcode does not know)
+        raise JsonRpcInvalidParams(f"semcode/related: {e}") from e
     return {"results": [hit_json(h) for h in hits], "chunk": origin_json(chunk), "index": ls.summary()}
 
 

@@ -27,6 +27,7 @@ from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 from encoder.tiny import write_tiny_checkpoint
+from semcode.limits import MAX_PATH_GLOBS
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(60)]
 
@@ -365,9 +366,9 @@ async def test_a_run_can_be_cancelled_and_reindex_requests_coalesce(tmp_path: Pa
 async def test_a_cancelled_request_is_answered_and_stops(workspace: Path, tiny_model: str) -> None:
     async with session(workspace, _options(workspace, tiny_model)) as client:
         assert (await wait_until_settled(client)).state == "ready"
-        # a long search (one search per path glob: about a second here), cancelled at once
-        globs = [f"pkg/nothing_{i}/*.py" for i in range(300)]
-        params = {"query": "zorblax_triangle_area", "mode": "lexical", "paths": globs}
+        # a long search (one search per path glob, as many as semcode.limits allows), cancelled at once
+        globs = [f"pkg/nothing_{i}/*.py" for i in range(MAX_PATH_GLOBS)]
+        params = {"query": "zorblax_triangle_area " * 100, "mode": "hybrid", "paths": globs}
         # (pygls' plain send_request writes at once; pytest-lsp's send_request_async only when awaited)
         long = asyncio.wrap_future(client.protocol.send_request("semcode/search", params, msg_id="long-search"))
         client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="long-search"))

@@ -221,7 +221,7 @@ def test_invalid_params_cost_one_stderr_line_and_no_traceback(
         assert "capabilities" in server.request(1, "initialize", init_params(root, index, model))["result"]
         server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
         bad = server.request(2, "semcode/search", {"query": "zorblax_triangle_area", "limit": 0})
-        assert bad["error"]["code"] == -32602 and "'limit' must be an integer" in bad["error"]["message"], bad
+        assert bad["error"]["code"] == -32602 and "limit must be an integer" in bad["error"]["message"], bad
         ok = server.request(3, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical"})
         assert ok["result"]["results"][0]["symbol"] == "zorblax_triangle_area"  # and it goes on serving
         assert server.request(4, "shutdown", None)["result"] is None
@@ -231,4 +231,4 @@ def test_invalid_params_cost_one_stderr_line_and_no_traceback(
         server.close()
     stderr = (tmp_path / "stderr.txt").read_text()
     assert "Traceback" not in stderr
-    assert len([line for line in stderr.splitlines() if "'limit' must be an integer" in line]) == 1, stderr
+    assert len([line for line in stderr.splitlines() if "limit must be an integer" in line]) == 1, stderr
