@@ -392,7 +392,6 @@ def _indexes(args: argparse.Namespace) -> int:
 def _forget(args: argparse.Namespace) -> int:
     from indexer.identity import is_index
     from semcode.settings import indexes_dir
-    from semcode.workspace import index_root
 
     if args.all == bool(args.repos):
         raise ValueError("name the repositories whose index to delete, or --all (not both)")
@@ -401,14 +400,18 @@ def _forget(args: argparse.Namespace) -> int:
         targets = sorted(base.iterdir()) if base.is_dir() else []
     else:
         settings = _settings(args)
-        targets = [Path(settings.index_dir_for(index_root(r))) for r in args.repos]
+        # a repository deleted since it was indexed still names its index (the folder's name hashes the path)
+        targets = [Path(settings.index_dir_for(Path(r).resolve())) for r in args.repos]
+    refused = 0
     for folder in targets:
         if not is_index(folder):
-            print(f"semcode: {folder}: not a semcode index (no marker); left alone", file=sys.stderr)
+            why = "not a semcode index (no marker); left alone" if folder.exists() else "no index there"
+            print(f"semcode: {folder}: {why}", file=sys.stderr)
+            refused += not args.all  # (--all: the cache may hold other things; they are only reported)
             continue
         shutil.rmtree(folder)
         print(f"deleted {folder}")
-    return 0
+    return 2 if refused else 0
 
 
 def _daemon(args: argparse.Namespace) -> int:

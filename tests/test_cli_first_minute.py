@@ -12,6 +12,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -315,7 +316,20 @@ def test_indexes_lists_and_forget_deletes(tmp_path: Path, model: Path) -> None:
     (junk / "notes.txt").write_text("mine\n")
     refused = cli("forget", str(root), "--index-dir", str(junk), env=env)
     assert f"{junk}: not a semcode index (no marker); left alone" in refused.stderr
-    assert refused.returncode == 0 and (junk / "notes.txt").read_text() == "mine\n"
+    assert refused.returncode == 2 and (junk / "notes.txt").read_text() == "mine\n"
+    nothing = cli("forget", str(root), "--index-dir", str(tmp_path / "never"), env=env)
+    assert nothing.returncode == 2 and f"{tmp_path / 'never'}: no index there" in nothing.stderr
+
+
+def test_forget_a_repository_deleted_since_it_was_indexed(tmp_path: Path, model: Path) -> None:
+    root = write_repo(tmp_path / "repo", 2)
+    env = env_with(XDG_CACHE_HOME=str(tmp_path / "cache"))
+    assert cli("index", str(root), "--model", str(model), env=env).returncode == 0
+    (index,) = (tmp_path / "cache" / "semcode" / "indexes").iterdir()
+    shutil.rmtree(root)
+    gone = cli("forget", str(root), env=env)
+    assert (gone.returncode, gone.stdout) == (0, f"deleted {index}\n"), gone.stderr
+    assert not index.exists()
     for args in ([], [str(root), "--all"]):
         bad = cli("forget", *args, env=env)
         assert bad.returncode == 2 and "name the repositories whose index to delete, or --all" in bad.stderr
