@@ -13,11 +13,8 @@ import contextlib
 import json
 import logging
 import os
-import queue
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -147,6 +144,8 @@ def _engine(args: argparse.Namespace, roots: Sequence[Path], **overrides: Any) -
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+
     from encoder.tiny import write_tiny_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="semcode-demo-") as tmp:
@@ -390,6 +389,8 @@ def _indexes(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
+    import shutil
+
     from indexer.identity import is_index
     from semcode.settings import indexes_dir
 
@@ -422,6 +423,8 @@ def _daemon(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import queue
+
     from semcode.workspace import index_root
 
     from .cli_output import ProgressDisplay, WatchEvents, fault_errno
