@@ -363,3 +363,33 @@ def test_uris_outside_the_workspace_get_a_clear_error(server: RawServer, indexed
     assert "results" in server.ask(request("inside", "semcode/related", params))["result"]
     server.serves()
     server.stop()
+
+
+# -- a workspace of bad files ----------------------------------------------------------------------------------------
+
+
+def test_a_workspace_of_bad_files_is_served_and_no_secret_leaves_it(tmp_path: Path, model: Path) -> None:
+    """The bad-input corpus of test_bad_files (names that are not UTF-8, special files, link loops, secrets, ...) as
+    an editor's workspace: the server indexes it, answers searches for the secrets with other files only, and no
+    secret value appears in any answer or in its log."""
+    from tests.test_bad_files import SECRET_VALUES, make_corpus
+
+    root, index = make_corpus(tmp_path / "repo"), tmp_path / "index"
+    with semcode.open(root, index_dir=index, model=str(model)) as ix:
+        ix.update()
+    s = RawServer(tmp_path / "stderr.txt", cwd=root)
+    try:
+        s.start(root, index, model)
+        answers = []
+        for i, query in enumerate(["private key", "aws secret access key", "github token", "parse config"]):
+            for mode in ("lexical", "hybrid"):
+                params = {"query": query, "mode": mode}
+                answers.append(s.ask(request(f"q{i}{mode}", "semcode/search", params)))
+        assert all("result" in a for a in answers), answers
+        hits = {h["uri"].rsplit("/", 1)[-1] for a in answers for h in a["result"]["results"]}
+        assert "ok.py" in hits and not hits & {"config.py", "key.py", "notes.md", "settings.py"}, hits
+        status = s.ask(request("st", "semcode/status", {}))
+        text = json.dumps(answers) + json.dumps(status) + s.stop()
+        assert not [v for v in SECRET_VALUES if v in text]
+    finally:
+        s.close()
