@@ -1,6 +1,8 @@
-"""Identity, defined once: the root a path belongs to, a root's repo id, and what makes a folder a semcode index
-(its marker file, which also records the index format, each model's vector size and the repositories whose last
-full run was cut short). No heavy imports: the CLI's warm path uses this module."""
+"""Identity, defined once: the root a path belongs to, a root's repo id, and what makes a location a semcode index
+(its marker, ``semcode-store.json``, which also records the index format, each model's vector size and the
+repositories whose last full run was cut short). The location is a local folder or an object-store URI
+(``indexer/storage.py`` reads and writes the marker in either). No heavy imports: the CLI's warm path uses this
+module."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from indexer.storage import Location, location
 from indexer.types import StoreError
 
 
@@ -39,52 +42,105 @@ MARKER = "semcode-store.json"  # written into every index directory we create; i
 FORMAT = 1  # bump when a table layout changes incompatibly; an old index then asks for --rebuild
 REBUILD = "run `semcode index --rebuild` to start a fresh index"
 
-
-def is_index(folder: Path) -> bool:
-    """Whether `folder` is an index folder semcode made (it carries the marker)."""
-    return (folder / MARKER).is_file()
+# Where: a local folder (str or Path) or an object-store URI (str), or a Location carrying its storage options.
+Where = str | os.PathLike[str] | Location
 
 
-def claim_dir(root: Path) -> None:
-    """Create the index directory with its marker, or check that an existing one is a semcode index we can read."""
-    marker = root / MARKER
-    if root.exists() and not root.is_dir():
+def is_index(where: Where) -> bool:
+    """Whether `where` is an index semcode made (it carries the marker). A remote location that cannot be reached
+    raises StoreError naming the cause."""
+    loc = location(where)
+    if not loc.remote:
+        return (Path(loc.uri) / MARKER).is_file()
+    loc.check()
+    return loc.read(MARKER) is not None
+
+
+def claim_dir(where: Where) -> None:
+    """Create the index location with its marker, or check that an existing one is a semcode index we can read.
+    A remote location is checked first (the bucket exists, the credentials may read it), so nothing is written
+    where the index cannot live."""
+    loc = location(where)
+    root = loc.root
+    if not loc.remote and Path(root).exists() and not Path(root).is_dir():
         raise StoreError(f"{root} is not a directory; choose another index location")
-    if root.is_dir() and not marker.exists() and any(root.iterdir()):
+    loc.check()
+    data = _read_raw(loc)
+    if data is None and loc.entries():
         raise StoreError(
             f"{root} is not a semcode index (it has files but no {MARKER}); choose another index location, "
             "or delete the directory if it is a broken index"
         )
-    if not marker.exists():
-        root.mkdir(parents=True, exist_ok=True)
-        write_marker(root, {"format": FORMAT})
+    if data is None:
+        if not loc.remote:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        write_marker(loc, {"format": FORMAT})
         return
-    fmt = read_marker(root).get("format")
+    check_format(loc, _parse_marker(loc, data))
+
+
+def check_format(where: Where, marker: dict[str, Any]) -> None:
+    fmt = marker.get("format")
     if fmt != FORMAT:
-        raise StoreError(f"the index at {root} has format {fmt!r}, this semcode uses {FORMAT}; {REBUILD}")
+        raise StoreError(f"the index at {location(where)} has format {fmt!r}, this semcode uses {FORMAT}; {REBUILD}")
 
 
-def read_marker(root: Path) -> dict[str, Any]:
+def read_marker(where: Where) -> dict[str, Any]:
     """The marker's record: {"format", "models": {model id: dim}, "incomplete": {model id: [repo, ...]}}."""
-    marker = root / MARKER
+    loc = location(where)
+    data = _read_raw(loc)
+    if data is None:
+        raise StoreError(f"{_marker_name(loc)} cannot be read (there is none: not a semcode index); {REBUILD}")
+    return _parse_marker(loc, data)
+
+
+def _read_raw(loc: Location) -> bytes | None:
     try:
-        data = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise StoreError(f"{marker} cannot be read ({e}); {REBUILD}") from e
+        return loc.read(MARKER)
+    except OSError as e:  # (a remote location's errors are StoreErrors already)
+        raise StoreError(f"{_marker_name(loc)} cannot be read ({e}); {REBUILD}") from e
+
+
+def _marker_name(loc: Location) -> str:
+    return f"{loc.uri}/{MARKER}" if loc.remote else str(Path(loc.uri) / MARKER)
+
+
+def _parse_marker(loc: Location, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except ValueError as e:
+        raise StoreError(f"{_marker_name(loc)} cannot be read ({e}); {REBUILD}") from e
     if not isinstance(data, dict):
-        raise StoreError(f"{marker} is not a semcode marker; {REBUILD}")
+        raise StoreError(f"{_marker_name(loc)} is not a semcode marker; {REBUILD}")
     return data
 
 
-def write_marker(root: Path, data: dict[str, Any]) -> None:
-    tmp = root / f"{MARKER}.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, root / MARKER)  # atomic: a crash leaves no half-written marker
+def write_marker(where: Where, data: dict[str, Any]) -> None:
+    """Write the marker whole (atomic: a local temporary file renamed, or one PUT of the object)."""
+    location(where).write(MARKER, (json.dumps(data, sort_keys=True) + "\n").encode("utf-8"))
 
 
-def update_marker(root: Path, change: Callable[[dict[str, Any]], None]) -> None:
-    data = read_marker(root)
+def update_marker(where: Where, change: Callable[[dict[str, Any]], None]) -> None:
+    """Read, change, write back when changed. Not guarded against a concurrent writer (the last write wins): one
+    writer per index (semcode.Engine's writer thread; one indexing job per shared index)."""
+    loc = location(where)
+    data = read_marker(loc)
     before = json.dumps(data, sort_keys=True)
     change(data)
     if json.dumps(data, sort_keys=True) != before:
-        write_marker(root, data)
+        write_marker(loc, data)
+
+
+def delete_index(where: Where) -> bool:
+    """Delete an index (``--rebuild``, ``semcode forget``): True when one was deleted, False when nothing is there.
+    Refuses (StoreError) a location that holds something other than a semcode index."""
+    loc = location(where)
+    if not loc.remote and Path(loc.uri).exists() and not Path(loc.uri).is_dir():
+        raise StoreError(f"{loc.uri} is not a directory; not deleting it")
+    if not is_index(loc):
+        if loc.entries():
+            raise StoreError(f"{loc.uri} is not a semcode index (no {MARKER}); not deleting it")
+        if not loc.exists():
+            return False
+    loc.remove()
+    return True

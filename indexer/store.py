@@ -21,13 +21,10 @@ References: LanceDB Python API (``Table.merge_insert``, ``Table.optimize``, ``la
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
-import shutil
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +35,8 @@ import numpy as np
 import pyarrow as pa
 from lancedb.index import FTS, IvfPq
 
-from indexer.identity import MARKER, REBUILD, claim_dir, read_marker, update_marker
+from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
+from indexer.storage import Location, describe, location
 from indexer.types import Chunk, StoreError
 
 _BATCH = 1000  # paths / hashes per SQL IN-list
@@ -316,15 +314,6 @@ def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
     return np.asarray(arr.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), dim)
 
 
-def _dir_bytes(root: Path) -> int:
-    total = 0
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):  # removed while we walked (a concurrent cleanup)
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
-
-
 # ----------------------------------------------------------------------------------------------------------- store
 
 
@@ -332,8 +321,9 @@ class Store:
     """The tables of one embedding model in one index directory. Not thread-safe for concurrent writes from several
     threads; reads may run while another process writes (LanceDB commits are atomic)."""
 
-    def __init__(self, root: Path, db: Any, model_id: str, dim: int, tables: dict[str, Any]) -> None:
-        self.root = root
+    def __init__(self, where: Location, db: Any, model_id: str, dim: int, tables: dict[str, Any]) -> None:
+        self.location = where
+        self.root = where.root  # a local folder's Path, or the object-store URI
         self.model_id = model_id
         self.dim = dim
         self._db = db
@@ -348,54 +338,59 @@ class Store:
     @classmethod
     def open(
         cls,
-        uri: str | Path,
+        uri: str | Path | Location,
         model_id: str,
         dim: int,
         *,
         read_consistency_interval: timedelta | None = timedelta(0),
+        storage_options: Mapping[str, str] | None = None,
+        read_only: bool = False,
     ) -> Store:
-        """Open (creating as needed) the index at `uri` for `model_id` with vectors of size `dim`.
+        """Open (creating as needed) the index at `uri` for `model_id` with vectors of size `dim`. `uri`: a local
+        folder or an object-store URI (``s3://bucket/prefix``, reached with `storage_options` and the environment,
+        ``indexer/storage.py``); a storage problem is a StoreError naming the URI and the cause.
 
         `read_consistency_interval` 0 makes every read see commits by other processes (a cheap manifest check on a
-        local disk); None never re-checks."""
-        root = Path(uri)
-        claim_dir(root)
+        local disk); None never re-checks. `read_only` writes nothing (no marker, table or full-text index is
+        created: an index another process maintains, maybe with read-only credentials) and refuses an index that
+        has no tables of this model."""
+        where = location(uri, storage_options)
+        root = where.root
+        if read_only:
+            check_format(where, read_marker(where))
+        else:
+            claim_dir(where)
         try:
-            db = lancedb.connect(str(root), read_consistency_interval=read_consistency_interval)
+            db = lancedb.connect(
+                where.uri, read_consistency_interval=read_consistency_interval, storage_options=where.storage_options()
+            )
         except Exception as e:  # pragma: no cover - connect only fails on unusable paths
-            raise StoreError(f"cannot open the index at {root}: {e}") from e
+            raise StoreError(f"cannot open the index at {root}: {describe(e, where.options)}") from e
         names = table_names(model_id)
         wanted = {"chunks": _chunk_schema(dim), "vectors": _vector_schema(dim), "files": _file_schema()}
         tables = {}
         for kind, name in names.items():
             try:
-                table = db.create_table(name, schema=wanted[kind], exist_ok=True)
+                table = _open_table(db, name, wanted[kind], read_only)
                 schema = table.schema
             except Exception as e:
-                raise StoreError(f"the index table {name} in {root} cannot be opened ({e}); {REBUILD}") from e
+                raise _open_error(where, name, model_id, e, read_only) from e
             if not _same_layout(schema, wanted[kind]):
                 raise StoreError(
                     f"the index table {name} in {root} has another layout (made by another semcode version, or for"
                     f" another vector size than {dim}); {REBUILD}"
                 )
             tables[kind] = table
-        store = cls(root, db, model_id, dim, tables)
-        update_marker(root, lambda m: m.setdefault("models", {}).update({model_id: dim}))
-        store._ensure_fts()
+        store = cls(where, db, model_id, dim, tables)
+        if not read_only:
+            update_marker(where, lambda m: m.setdefault("models", {}).update({model_id: dim}))
+            store._ensure_fts()
         return store
 
     @staticmethod
-    def destroy(uri: str | Path) -> None:
-        """Delete an index directory (for --rebuild). Refuses a non-empty directory that is not an index."""
-        root = Path(uri)
-        if not root.exists():
-            return
-        if root.is_dir() and not (root / MARKER).exists() and any(root.iterdir()):
-            raise StoreError(f"{root} is not a semcode index (no {MARKER}); not deleting it")
-        if root.is_dir():
-            shutil.rmtree(root)
-        else:
-            raise StoreError(f"{root} is not a directory; not deleting it")
+    def destroy(uri: str | Path | Location, *, storage_options: Mapping[str, str] | None = None) -> None:
+        """Delete an index (for --rebuild). Refuses a location that holds something other than an index."""
+        delete_index(location(uri, storage_options))
 
     def close(self) -> None:
         """Release the table handles (the sync LanceDB 0.40 connection has no close; commits are already durable).
@@ -416,7 +411,7 @@ class Store:
             if repo not in repos:
                 repos.append(repo)
 
-        update_marker(self.root, add)
+        update_marker(self.location, add)
 
     def end_run(self, repo: str) -> None:
         def remove(m: dict[str, Any]) -> None:
@@ -424,22 +419,22 @@ class Store:
             if repo in repos:
                 repos.remove(repo)
 
-        update_marker(self.root, remove)
+        update_marker(self.location, remove)
 
     def checks_version(self, repo: str) -> int:
         """The version of the content checks (``indexer.read.CONTENT_CHECKS``) the last complete run of `repo`
         applied to every file; 0 when none did."""
-        return int(read_marker(self.root).get("checks", {}).get(self.model_id, {}).get(repo, 0))
+        return int(read_marker(self.location).get("checks", {}).get(self.model_id, {}).get(repo, 0))
 
     def set_checks_version(self, repo: str, version: int) -> None:
         def put(m: dict[str, Any]) -> None:
             m.setdefault("checks", {}).setdefault(self.model_id, {})[repo] = version
 
-        update_marker(self.root, put)
+        update_marker(self.location, put)
 
     def incomplete(self, repo: str) -> bool:
         """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash)."""
-        return repo in read_marker(self.root).get("incomplete", {}).get(self.model_id, [])
+        return repo in read_marker(self.location).get("incomplete", {}).get(self.model_id, [])
 
     def _ensure_fts(self) -> None:
         """Full-text indexes on `text` and `names`. Built once (an index on an empty table is valid); rows written
@@ -474,11 +469,16 @@ class Store:
         One merge_insert per 1000 files (one atomic commit each): rows whose key is unchanged stay untouched, new
         ones are added, and rows of these files that are not in the new set are deleted. New vectors also go into the
         vector cache (insert if absent)."""
-        if not path_chunks:
+        self.replace_chunks({(repo, path): pairs for path, pairs in path_chunks.items()})
+
+    def replace_chunks(self, file_chunks: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]]) -> None:
+        """``replace_file_chunks`` for files of any repositories, keyed by (repo, path): one merge_insert per 1000
+        files whatever the repositories (a distributed job writes many small repositories in few commits)."""
+        if not file_chunks:
             return
         keys: set[str] = set()
         rows: list[tuple[str, StoredChunk, np.ndarray]] = []
-        for path, pairs in path_chunks.items():
+        for (repo, path), pairs in file_chunks.items():
             for chunk, vector in pairs:
                 if chunk.repo != repo or chunk.path != path:
                     raise ValueError(f"chunk of {chunk.repo}:{chunk.path} passed under {repo}:{path}")
@@ -487,16 +487,21 @@ class Store:
                     keys.add(key)
                     rows.append((key, chunk, self._check_vector(vector)))
         self.cache_vectors({c.content_hash: v for _k, c, v in rows})
-        paths = list(path_chunks)
-        by_path: dict[str, list[tuple[str, StoredChunk, np.ndarray]]] = {}
+        by_file: dict[tuple[str, str], list[tuple[str, StoredChunk, np.ndarray]]] = {}
         for row in rows:
-            by_path.setdefault(row[1].path, []).append(row)
-        for batch in _batches(paths):
-            batch_rows = [r for p in batch for r in by_path.get(p, [])]
+            by_file.setdefault((row[1].repo, row[1].path), []).append(row)
+        files = list(file_chunks)
+        for start in range(0, len(files), _BATCH):
+            batch = files[start : start + _BATCH]
+            batch_rows = [r for f in batch for r in by_file.get(f, [])]
+            paths_by_repo: dict[str, list[str]] = {}
+            for repo, path in batch:
+                paths_by_repo.setdefault(repo, []).append(path)
+            where = " OR ".join(f"(repo = {sql_str(r)} AND {sql_in('path', ps)})" for r, ps in paths_by_repo.items())
             (
                 self._chunks.merge_insert("key")
                 .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(f"repo = {sql_str(repo)} AND {sql_in('path', batch)}")
+                .when_not_matched_by_source_delete(where)
                 .execute(self._chunk_table(batch_rows))
             )
 
@@ -507,6 +512,27 @@ class Store:
             where = f"repo = {sql_str(repo)} AND {sql_in('path', batch)}"
             self._chunks.delete(where)
             self._files.delete(where)
+
+    def forget_repo(self, repo: str) -> int:
+        """Remove a repository from the index: its chunks, its file records and its entries in the marker (cached
+        vectors stay until ``compact`` prunes them). Returns the number of chunk rows removed."""
+        where = f"repo = {sql_str(repo)}"
+        rows = self.count_chunks(repo)
+        if rows:
+            self._chunks.delete(where)
+        if self._files.count_rows(where):
+            self._files.delete(where)
+
+        def drop(m: dict[str, Any]) -> None:
+            for section in ("incomplete", "checks"):
+                entry = m.get(section, {}).get(self.model_id)
+                if isinstance(entry, list) and repo in entry:
+                    entry.remove(repo)
+                elif isinstance(entry, dict):
+                    entry.pop(repo, None)
+
+        update_marker(self.location, drop)
+        return rows
 
     def upsert_files(self, records: list[FileRecord]) -> None:
         if not records:
@@ -686,7 +712,7 @@ class Store:
             "vectors": self._vectors.count_rows(),
             "versions": {name: len(t.list_versions()) for name, t in self._tables()},
             "unindexed_text_rows": max((ix.num_unindexed_rows or 0 for ix in fts.values()), default=0),
-            "bytes": _dir_bytes(self.root),
+            "bytes": self.location.size(),
         }
 
     def compact(self, *, keep_versions: timedelta = timedelta(seconds=60), prune_vectors: bool = True) -> None:
@@ -734,13 +760,18 @@ class Store:
         ]
 
 
-def describe_index(uri: str | Path) -> list[dict[str, Any]]:
-    """What an index folder holds, per model: {"model", "dim", "repos": {repo: {"files", "chunks"}}, "updated"
-    (seconds since the epoch of the last write), "incomplete": [repo, ...]}. Read-only; no table is created."""
-    root = Path(uri)
-    marker = read_marker(root)
-    db = lancedb.connect(str(root))
-    existing = set(db.table_names())
+def describe_index(
+    uri: str | Path | Location, *, storage_options: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """What an index holds, per model: {"model", "dim", "repos": {repo: {"files", "chunks"}}, "updated" (seconds
+    since the epoch of the last write), "incomplete": [repo, ...]}. Read-only; no table is created."""
+    where = location(uri, storage_options)
+    marker = read_marker(where)
+    try:
+        db = lancedb.connect(where.uri, storage_options=where.storage_options())
+        existing = set(db.table_names())
+    except Exception as e:
+        raise StoreError(f"cannot read the index at {where.uri} ({describe(e, where.options)})") from e
     out = []
     for model, dim in sorted(marker.get("models", {}).items()):
         names = table_names(model)
@@ -758,6 +789,23 @@ def describe_index(uri: str | Path) -> list[dict[str, Any]]:
         incomplete = marker.get("incomplete", {}).get(model, [])
         out.append({"model": model, "dim": dim, "repos": repos, "updated": updated, "incomplete": incomplete})
     return out
+
+
+def _open_table(db: Any, name: str, schema: pa.Schema, read_only: bool) -> Any:
+    if read_only:
+        return db.open_table(name)  # creates nothing
+    return db.create_table(name, schema=schema, exist_ok=True)
+
+
+def _open_error(where: Location, name: str, model_id: str, error: Exception, read_only: bool) -> StoreError:
+    """The StoreError of a table that cannot be opened: the storage's cause for a remote location, a missing table
+    of a read-only open, else a damaged index."""
+    cause = describe(error, where.options)
+    if read_only and "was not found" in str(error):
+        return StoreError(f"the index at {where.uri} has no tables of the model {model_id} (index it with that model)")
+    if where.remote:
+        return StoreError(f"cannot open the index table {name} at {where.uri} ({cause})")
+    return StoreError(f"the index table {name} in {where.uri} cannot be opened ({cause}); {REBUILD}")
 
 
 def _to_chunk(row: dict[str, Any]) -> StoredChunk:

@@ -120,8 +120,9 @@ def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
 
 def _is_index(index_dir: str) -> bool:
     from indexer.identity import is_index
+    from indexer.storage import is_uri
 
-    return is_index(Path(index_dir))
+    return not is_uri(index_dir) and is_index(Path(index_dir))  # local folders only: no network before a command
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -286,7 +287,7 @@ def _answer(args: argparse.Namespace, settings: Settings, root: Path, cmd: str, 
     from . import daemon
 
     index_dir = settings.index_dir_for(root)
-    if not is_index(Path(index_dir)):
+    if not is_index(settings.index_location(index_dir)):
         raise ValueError(_not_indexed(root, index_dir))
     if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
         sock = daemon.socket_path(settings, index_dir)
@@ -368,14 +369,16 @@ def _status(args: argparse.Namespace) -> int:
 
 def _indexes(args: argparse.Namespace) -> int:
     from indexer.identity import is_index
+    from indexer.storage import location
     from indexer.store import describe_index
-    from semcode.settings import indexes_dir
+    from semcode.settings import Settings, indexes_dir
 
     base = indexes_dir()
-    folders = [Path(d) for d in args.index_dir or []] + sorted(base.iterdir() if base.is_dir() else [])
-    for folder in (f for f in folders if is_index(f)):
+    places = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
+    places += [location(p) for p in sorted(base.iterdir() if base.is_dir() else [])]
+    for folder in (p for p in places if is_index(p)):
         models = describe_index(folder)
-        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        size = folder.size()
         if args.json:
             print(json.dumps({"indexDir": str(folder), "bytes": size, "models": models}))
             continue
@@ -389,20 +392,19 @@ def _indexes(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    import shutil
-
-    from indexer.identity import is_index
+    from indexer.identity import delete_index, is_index
+    from indexer.storage import location
     from semcode.settings import indexes_dir
 
     if args.all == bool(args.repos):
         raise ValueError("name the repositories whose index to delete, or --all (not both)")
-    if args.all:
+    if args.all:  # the local cache only: a shared index on object storage is deleted by naming it (--index-dir)
         base = indexes_dir()
-        targets = sorted(base.iterdir()) if base.is_dir() else []
+        targets = [location(p) for p in sorted(base.iterdir())] if base.is_dir() else []
     else:
         settings = _settings(args)
         # a repository deleted since it was indexed still names its index (the folder's name hashes the path)
-        targets = [Path(settings.index_dir_for(Path(r).resolve())) for r in args.repos]
+        targets = [settings.index_location(settings.index_dir_for(Path(r).resolve())) for r in args.repos]
     refused = 0
     for folder in targets:
         if not is_index(folder):
@@ -410,7 +412,7 @@ def _forget(args: argparse.Namespace) -> int:
             print(f"semcode: {folder}: {why}", file=sys.stderr)
             refused += not args.all  # (--all: the cache may hold other things; they are only reported)
             continue
-        shutil.rmtree(folder)
+        delete_index(folder)
         print(f"deleted {folder}")
     return 2 if refused else 0
 

@@ -88,7 +88,10 @@ def runtime_dir() -> Path:
 
 def daemon_key(settings: Settings, index_dir: str) -> str:
     """What a daemon serves: one index folder with one model and encoder settings."""
-    parts = [str(Path(index_dir).resolve()), settings.resolved_model(), str(settings.device), str(settings.dtype)]
+    from indexer.storage import is_uri
+
+    where = index_dir if is_uri(index_dir) else str(Path(index_dir).resolve())  # a URI as it is (Path folds its //)
+    parts = [where, settings.resolved_model(), str(settings.device), str(settings.dtype)]
     parts += [str(settings.threads), str(settings.max_tokens)]
     return hashlib.blake2b("\0".join(parts).encode(), digest_size=8).hexdigest()
 

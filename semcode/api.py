@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -179,15 +179,21 @@ def open(
     *,
     read_only: bool = False,
     settings: Settings | None = None,
+    storage_options: Mapping[str, str] | None = None,
 ) -> Index:
-    """Open the index of one repository root or several. ``index_dir``: one LanceDB folder for all of them
-    (default: one per root under the user cache dir, the folder ``semcode index`` uses). ``model``: a checkpoint
-    folder or hub id (default: ``$SEMCODE_MODEL``, then ``model`` in ``~/.config/semcode/config.toml``, then the
-    shipped model). ``read_only``: serve an index another process maintains (``update`` raises). ``settings``:
-    every other option (``semcode.Settings``). Nothing heavy happens here: the model loads on first need."""
+    """Open the index of one repository root or several. ``index_dir``: one LanceDB folder for all of them, or an
+    object-store URI (``s3://bucket/prefix``; default: one folder per root under the user cache dir, the folder
+    ``semcode index`` uses). ``model``: a checkpoint folder or hub id (default: ``$SEMCODE_MODEL``, then ``model`` in
+    ``~/.config/semcode/config.toml``, then the shipped model). ``read_only``: serve an index another process
+    maintains (``update`` raises; nothing is written, so read-only credentials do). ``storage_options``: LanceDB's
+    storage options for a URI (``aws_endpoint``, ``aws_region``, ...; default: ``[storage]`` in the config file,
+    then the ``AWS_*`` environment). ``settings``: every other option (``semcode.Settings``). Nothing heavy happens
+    here: the model loads on first need; a storage problem raises ``indexer.types.StoreError`` naming the URI."""
     base = settings or Settings()
     s = replace(base, index_dir=os.fspath(index_dir) if index_dir is not None else base.index_dir)
     s = replace(s, model=model or base.model)
+    if storage_options is not None:
+        s = replace(s, storage_options=dict(storage_options))
     items = [roots] if isinstance(roots, str | os.PathLike) else list(roots)
     if not items:
         raise ValueError("semcode.open: no repository root given")

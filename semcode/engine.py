@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from encoder.query_numpy import NumpyQueryEncoder
     from indexer.index import IndexOptions, IndexReport, Progress
     from indexer.search import Mode
+    from indexer.storage import Location
     from indexer.store import Hit, Store, StoredChunk
 
 F = TypeVar("F", bound=Folder)
@@ -219,21 +220,26 @@ class Engine:
         with self._lock:
             if folder.store is None:
                 if folder.index_dir not in self._stores:
-                    if not create and not Path(folder.index_dir).exists():
+                    if not create and not self.location(folder.index_dir).exists():
                         return None
                     self._stores[folder.index_dir] = self._open_store(folder.index_dir)
                 folder.store = self._stores[folder.index_dir]
             return folder.store
 
+    def location(self, index_dir: str) -> Location:
+        """Where an index lives (a local folder or an object-store URI) with the storage options that reach it."""
+        return self.settings.index_location(index_dir)
+
     def _open_store(self, index_dir: str) -> Store:
         from indexer.store import Store
 
+        where, read_only = self.location(index_dir), self.read_only
         if self.encoder is not None:
-            return Store.open(index_dir, model_id=self.encoder.name, dim=self.encoder.dim)
+            return Store.open(where, model_id=self.encoder.name, dim=self.encoder.dim, read_only=read_only)
         from encoder.load import read_tokenizer_files
 
         config, _, _ = read_tokenizer_files(self.model)  # the vector size without loading the weights
-        return Store.open(index_dir, model_id=self.model_id(), dim=config.hidden_size)
+        return Store.open(where, model_id=self.model_id(), dim=config.hidden_size, read_only=read_only)
 
     # -- writes (on the writer thread) ----------------------------------------------------------------------------
 
@@ -271,7 +277,10 @@ class Engine:
                 on_progress, cancelled=between_files,
             )  # fmt: skip
         except Exception as e:
-            folder.fail(f"indexing failed: {e}")
+            failure = self._storage_failure(folder.index_dir, e)
+            folder.fail(f"indexing failed: {failure or e}")
+            if failure is not None:
+                raise failure from e
             raise
         finally:
             folder.pending = folder.total = 0
@@ -333,7 +342,7 @@ class Engine:
                 if f.index_dir == folder.index_dir:
                     f.store = None
             self._stores.pop(folder.index_dir, None)
-            Store.destroy(folder.index_dir)
+            Store.destroy(self.location(folder.index_dir))
 
     def watch(
         self,
@@ -400,6 +409,40 @@ class Engine:
 
         threading.Thread(target=build, name="semcode-vector-index", daemon=True).start()
 
+    def _storage_failure(self, index_dir: str, error: Exception) -> Exception | None:
+        """An object-store failure amid work on a remote index (the endpoint went away, access was revoked) as a
+        StoreError naming the URI and the cause; None for anything else, and for local indexes."""
+        from indexer.storage import is_uri, storage_cause
+        from indexer.types import StoreError
+
+        if isinstance(error, StoreError) or not is_uri(index_dir):
+            return None
+        cause = storage_cause(error, self.settings.storage())
+        return None if cause is None else StoreError(f"{index_dir}: {cause}")
+
+    def forget_repository(self, repo: str | Path, index_dir: str | None = None) -> int:
+        """Remove a repository from an index shared by several (``semcode index --ray``): its chunks, its file
+        records and its marker entries (writer thread; blocks until done). `repo`: its root (an existing folder) or
+        its repo id as the index records it (a repository gone from disk); `index_dir`: default, the settings' index
+        of that root. Returns the chunk rows removed (0 when the index does not exist)."""
+        from indexer.identity import repo_id
+
+        self._check_writable()
+        root = Path(repo)
+        rid = repo_id(root) if root.is_dir() else str(repo)
+        index_dir = index_dir or self.settings.index_dir_for(root)
+        with self._lock:
+            if index_dir not in self._stores:
+                if not self.location(index_dir).exists():
+                    return 0
+                self._stores[index_dir] = self._open_store(index_dir)
+            store = self._stores[index_dir]
+        removed: int = self.writer.submit(store.forget_repo, rid).result()
+        for folder in self.folders:
+            if folder.store is store and folder.repo == rid:
+                folder.refresh_counts()
+        return removed
+
     def _check_writable(self) -> None:
         if self.read_only:
             raise PermissionError("this index is served read-only: another process maintains it")
@@ -438,10 +481,16 @@ class Engine:
             if stop is not None and stop():
                 return []
             deadline.check(done, len(jobs))
-            hits = search(
-                store, None, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob,
-                vector=vector,
-            )  # fmt: skip
+            try:
+                hits = search(
+                    store, None, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob,
+                    vector=vector,
+                )  # fmt: skip
+            except Exception as e:
+                failure = self._storage_failure(store.location.uri, e)
+                if failure is None:
+                    raise
+                raise failure from e
             for h in hits:
                 key = (h.chunk.repo, h.chunk.path, h.chunk.start_line, h.chunk.end_line)
                 if key not in best or best[key].score < h.score:

@@ -1,0 +1,343 @@
+"""Where an index lives, defined once: a local folder or an object-store URI (``s3://bucket/prefix``; ``gs://`` and
+``az://`` as LanceDB has them), with the storage options that reach it, and the few small objects semcode itself
+reads and writes there (the marker, ``indexer/identity.py``). LanceDB reaches the same place by the same URI and
+options (``indexer/store.py``).
+
+Credentials and endpoint come the way the ecosystem has them: LanceDB storage options (``aws_access_key_id``,
+``aws_secret_access_key``, ``aws_session_token``, ``aws_endpoint``, ``aws_region``, ``allow_http``, ...; from
+``Settings.storage_options`` or the config file's ``[storage]`` table), else the environment LanceDB reads
+(``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_ENDPOINT_URL`` or ``AWS_ENDPOINT``,
+``AWS_REGION`` or ``AWS_DEFAULT_REGION``, ``AWS_ALLOW_HTTP``). The small-object side uses ``pyarrow.fs`` (LanceDB
+brings pyarrow), which does not read all of those names itself, so ``_s3_args`` resolves them here the way LanceDB
+does: both sides reach the same bucket with the same credentials.
+
+Writes of a small object are one PUT of the whole object (atomic on S3, GCS and Azure: a reader sees the old or the
+new object, never a part); a local one is written to a temporary file and renamed. Read-modify-write of the marker is
+not guarded against a second writer (the last PUT wins): one writer per index is the design (``semcode.Engine``).
+
+Nothing secret is put in a message: ``Location``'s repr leaves its options out, a URI carrying credentials
+(``s3://KEY:SECRET@bucket``) is refused without being echoed, and ``describe`` turns a storage error into its cause
+with every secret value scrubbed.
+
+No heavy imports: ``pyarrow.fs`` is imported when a remote location is first touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from indexer.types import StoreError
+
+if TYPE_CHECKING:
+    from pyarrow.fs import FileSystem
+
+SCHEMES = ("s3", "s3+ddb", "gs", "az")  # the object stores LanceDB reaches by URI
+CONNECT_TIMEOUT_S = 5.0  # small-object requests: a wrong endpoint fails in seconds, not minutes
+REQUEST_TIMEOUT_S = 30.0
+ATTEMPTS = 2
+# option names (lower case) whose values are secret; "*_key_id" is not
+_SECRET = re.compile(r"secret|token|password|sas|credential|(^|_)key$")
+_SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN")
+
+
+def is_uri(where: str | os.PathLike[str] | Location) -> bool:
+    """Whether `where` names an object-store location (``scheme://...``) rather than a local folder."""
+    if isinstance(where, Location):
+        return where.remote
+    return isinstance(where, str) and "://" in where
+
+
+def location(where: str | os.PathLike[str] | Location, options: Mapping[str, str] | None = None) -> Location:
+    """The location of an index: a local folder (as given) or a normalised URI (lower-case scheme, no trailing
+    ``/``). ``options``: LanceDB storage options (see the module docstring); unused for a local folder. Raises
+    StoreError for a scheme LanceDB does not reach or a URI that carries credentials."""
+    if isinstance(where, Location):
+        return where if options is None else Location(where.uri, dict(options))
+    text = os.fspath(where)
+    if "://" not in text:
+        return Location(text)
+    scheme, rest = text.split("://", 1)
+    scheme = scheme.lower()
+    bucket, _, prefix = rest.partition("/")
+    if "@" in bucket or ":" in bucket:  # user:password@bucket: never echoed
+        shown = f"{scheme}://...@{bucket.rpartition('@')[2]}" if "@" in bucket else f"{scheme}://..."
+        raise StoreError(
+            f"{shown}: put credentials in the environment or the [storage] table of the config file, not in the "
+            "index URI"
+        )
+    if scheme not in SCHEMES:
+        raise StoreError(
+            f"{text}: not a supported index location (a local folder, or {', '.join(s + '://' for s in SCHEMES)})"
+        )
+    if not bucket:
+        raise StoreError(f"{text}: the URI names no bucket ({scheme}://BUCKET/PREFIX)")
+    prefix = "/".join(p for p in prefix.split("/") if p)
+    return Location(f"{scheme}://{bucket}" + (f"/{prefix}" if prefix else ""), dict(options or {}))
+
+
+def canonical(where: str) -> str:
+    """`where` as every front door should key it: a URI normalised (``location``), a local path as given. Never
+    raises: a URI ``location`` refuses is returned as given, and refused where it is opened."""
+    try:
+        return location(where).uri if is_uri(where) else where
+    except StoreError:
+        return where
+
+
+@dataclass(frozen=True)
+class Location:
+    """An index location: ``uri`` is a local path (as given) or a normalised object-store URI; ``options`` are the
+    LanceDB storage options that reach it (never shown: secrets)."""
+
+    uri: str
+    options: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __str__(self) -> str:
+        return self.uri
+
+    @property
+    def remote(self) -> bool:
+        return "://" in self.uri
+
+    @property
+    def root(self) -> Path | str:
+        """A local folder as a Path, a URI as the string (``Path`` would fold its ``//``)."""
+        return self.uri if self.remote else Path(self.uri)
+
+    @property
+    def scheme(self) -> str:
+        return self.uri.split("://", 1)[0] if self.remote else "file"
+
+    def storage_options(self) -> dict[str, str] | None:
+        """What LanceDB's ``connect(..., storage_options=...)`` takes (None: its defaults and the environment)."""
+        return dict(self.options) if self.options else None
+
+    # -- small objects ------------------------------------------------------------------------------------------
+
+    def read(self, name: str) -> bytes | None:
+        """The object (file) `name` under this location, or None when there is none."""
+        if not self.remote:
+            try:
+                return (Path(self.uri) / name).read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                return None
+        fs, base = self._fs()
+        with self._errors(f"read {name}"):
+            try:
+                with fs.open_input_stream(f"{base}/{name}") as f:
+                    data: bytes = f.read()
+                    return data
+            except FileNotFoundError:
+                return None
+
+    def write(self, name: str, data: bytes) -> None:
+        """Write the object `name` whole: atomically (a reader sees the old or the new bytes, never a part)."""
+        if not self.remote:
+            folder = Path(self.uri)
+            tmp = folder / f"{name}.{os.getpid()}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, folder / name)
+            return
+        fs, base = self._fs()
+        with self._errors(f"write {name}"), fs.open_output_stream(f"{base}/{name}") as f:
+            f.write(data)
+
+    def exists(self) -> bool:
+        """Whether anything is at this location (a folder, a file, or any object under the prefix)."""
+        if not self.remote:
+            return Path(self.uri).exists()
+        self.check()
+        from pyarrow.fs import FileType
+
+        fs, base = self._fs()
+        with self._errors("look at the index"):
+            return bool(fs.get_file_info(base).type != FileType.NotFound)
+
+    def entries(self) -> list[str]:
+        """Names directly under this location ([] when there is nothing)."""
+        if not self.remote:
+            folder = Path(self.uri)
+            return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        from pyarrow.fs import FileSelector
+
+        fs, base = self._fs()
+        with self._errors("list the index"):
+            infos = fs.get_file_info(FileSelector(base, allow_not_found=True, recursive=False))
+        return sorted(i.base_name for i in infos)
+
+    def check(self) -> None:
+        """A remote location's bucket exists and these credentials may see it (StoreError naming the cause)."""
+        if not self.remote:
+            return
+        from pyarrow.fs import FileType
+
+        fs, base = self._fs()
+        bucket = base.split("/", 1)[0]
+        with self._errors("reach the bucket"):
+            missing = fs.get_file_info(bucket).type == FileType.NotFound
+        if missing:
+            raise StoreError(f"{self.uri}: the bucket {bucket!r} does not exist (create it first, or check the URI)")
+
+    def size(self) -> int:
+        """Bytes stored at this location (every file or object under it)."""
+        if not self.remote:
+            total = 0
+            for dirpath, _dirs, files in os.walk(self.uri):
+                for name in files:
+                    with contextlib.suppress(OSError):  # removed while we walked (a concurrent cleanup)
+                        total += os.lstat(os.path.join(dirpath, name)).st_size
+            return total
+        from pyarrow.fs import FileSelector, FileType
+
+        fs, base = self._fs()
+        with self._errors("measure the index"):
+            infos = fs.get_file_info(FileSelector(base, allow_not_found=True, recursive=True))
+        return sum(i.size or 0 for i in infos if i.type == FileType.File)
+
+    def remove(self) -> None:
+        """Delete everything at this location (callers check first that it is an index: ``identity.delete_index``)."""
+        if not self.remote:
+            import shutil
+
+            shutil.rmtree(self.uri)
+            return
+        fs, base = self._fs()
+        with self._errors("delete the index"), contextlib.suppress(FileNotFoundError):
+            fs.delete_dir(base)
+
+    # -- the remote side ----------------------------------------------------------------------------------------
+
+    def _fs(self) -> tuple[FileSystem, str]:
+        """(a pyarrow filesystem for this location's store, the bucket/prefix path in it)."""
+        import pyarrow.fs as pafs
+
+        base = self.uri.split("://", 1)[1]
+        with self._errors("connect to the object store"):
+            if self.scheme in ("s3", "s3+ddb"):
+                return pafs.S3FileSystem(**_s3_args(self.options)), base
+            if self.scheme == "gs":  # credentials: GOOGLE_APPLICATION_CREDENTIALS, as LanceDB
+                return pafs.GcsFileSystem(retry_time_limit=timedelta(seconds=2 * CONNECT_TIMEOUT_S)), base
+            return pafs.AzureFileSystem(**_azure_args(self.options)), base
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except (StoreError, FileNotFoundError):
+            raise
+        except Exception as e:
+            cause = describe(e, self.options, s3=self.scheme.startswith("s3"))
+            raise StoreError(f"{self.uri}: cannot {doing} ({cause})") from e
+
+
+def _option(options: Mapping[str, str], *names: str, env: tuple[str, ...] = ()) -> str | None:
+    lowered = {k.lower(): v for k, v in options.items()}
+    for name in names:
+        if lowered.get(name):
+            return str(lowered[name])
+    for name in env:
+        if os.environ.get(name):
+            return os.environ[name]
+    return None
+
+
+def endpoint(options: Mapping[str, str]) -> str | None:
+    """The S3 endpoint URL a location reaches (None: AWS itself), as LanceDB resolves it."""
+    names = ("aws_endpoint", "aws_endpoint_url", "endpoint", "endpoint_url")
+    return _option(options, *names, env=("AWS_ENDPOINT_URL", "AWS_ENDPOINT"))
+
+
+def _s3_args(options: Mapping[str, str]) -> dict[str, Any]:
+    """``pyarrow.fs.S3FileSystem`` arguments from LanceDB storage options, then the environment LanceDB reads."""
+    from pyarrow.fs import AwsStandardS3RetryStrategy
+
+    args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "request_timeout": REQUEST_TIMEOUT_S,
+        "retry_strategy": AwsStandardS3RetryStrategy(max_attempts=ATTEMPTS),
+    }
+    key = _option(options, "aws_access_key_id", "access_key_id")
+    secret = _option(options, "aws_secret_access_key", "secret_access_key")
+    if key and secret:
+        token = _option(options, "aws_session_token", "session_token", "token")
+        args |= {"access_key": key, "secret_key": secret} | ({"session_token": token} if token else {})
+    region = _option(options, "aws_region", "region", env=("AWS_REGION", "AWS_DEFAULT_REGION"))
+    if region:
+        args["region"] = region
+    url = endpoint(options)
+    if url:
+        scheme, sep, host = url.partition("://")
+        args["endpoint_override"] = host.rstrip("/") if sep else url
+        args["scheme"] = scheme if sep else "https"
+    return args
+
+
+def _azure_args(options: Mapping[str, str]) -> dict[str, Any]:
+    name = _option(options, "azure_storage_account_name", "account_name", env=("AZURE_STORAGE_ACCOUNT_NAME",))
+    if not name:
+        raise StoreError("az:// needs the storage account name (AZURE_STORAGE_ACCOUNT_NAME or [storage] account_name)")
+    args: dict[str, Any] = {"account_name": name}
+    account_key = _option(options, "azure_storage_account_key", "account_key", env=("AZURE_STORAGE_ACCOUNT_KEY",))
+    if account_key:
+        args["account_key"] = account_key
+    return args
+
+
+_S3_CAUSES = {
+    "NoSuchBucket": "the bucket does not exist",
+    "NO_SUCH_BUCKET": "the bucket does not exist",
+    "InvalidAccessKeyId": "the access key id is not known to the storage service (check the credentials)",
+    "INVALID_ACCESS_KEY_ID": "the access key id is not known to the storage service (check the credentials)",
+    "SignatureDoesNotMatch": "the secret access key does not match the key id (check the credentials)",
+    "SIGNATURE_DOES_NOT_MATCH": "the secret access key does not match the key id (check the credentials)",
+    "AccessDenied": "access denied (check the credentials and the bucket's policy)",
+    "ACCESS_DENIED": "access denied (check the credentials and the bucket's policy)",
+    "ExpiredToken": "the session token has expired",
+    "EXPIRED_TOKEN": "the session token has expired",
+}
+
+
+def describe(error: BaseException, options: Mapping[str, str] | None = None, *, s3: bool = True) -> str:
+    """A storage error's cause in one line (``storage_cause``), else the error's first line, with every secret value
+    of `options` and of the environment scrubbed."""
+    cause = storage_cause(error, options, s3=s3)
+    if cause is None:
+        cause = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+    return scrub(cause, options)
+
+
+def storage_cause(error: BaseException, options: Mapping[str, str] | None = None, *, s3: bool = True) -> str | None:
+    """The cause of an object-store failure in a few words (an S3 error code, a refused connection, an unknown
+    host, a timeout), or None when `error` is not recognisably one. `s3`: name the S3 endpoint in the cause."""
+    text = str(error)
+    found = re.search(r"<Code>([^<]+)</Code>", text) or re.search(r"AWS Error ([A-Z_]+) during", text)
+    url = (endpoint(options or {}) if s3 else None) or "the storage endpoint"
+    if found and found[1] in _S3_CAUSES:
+        return _S3_CAUSES[found[1]]
+    if re.search(r"[Cc]onnection refused|ConnectionRefused|Could not connect|tcp connect error", text):
+        return f"connection refused by {url}"
+    if re.search(r"[Cc]ould not resolve|dns error|Name or service not known|failed to lookup", text):
+        return f"the host of {url} cannot be resolved"
+    if re.search(r"[Tt]imed out|TimedOut|[Tt]imeout", text):
+        return f"{url} did not answer in time"
+    if found:
+        message = re.search(r"<Message>([^<]*)</Message>", text) or re.search(r"operation: ([^\n(]*)", text)
+        return scrub(f"{found[1]}" + (f": {message[1].strip()}" if message and message[1].strip() else ""), options)
+    return None
+
+
+def scrub(text: str, options: Mapping[str, str] | None = None) -> str:
+    """`text` with every secret value (of `options`, and of the credential variables of the environment) masked."""
+    secrets = [str(v) for k, v in (options or {}).items() if _SECRET.search(k.lower()) and v]
+    secrets += [os.environ[name] for name in _SECRET_ENV if os.environ.get(name)]
+    for value in sorted(set(secrets), key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
