@@ -90,7 +90,9 @@ def kill_every(tmp: Path, root: Path, model: str, seconds: float, max_kills: int
     kept: list[int] = []
     t = time.perf_counter()
     for _ in range(max_kills):
-        proc = subprocess.Popen(_index_cmd(root, index_dir, model), env=env, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            _index_cmd(root, index_dir, model), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             code = proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
