@@ -1,6 +1,6 @@
 """Orchestration: what changed in a repository -> what to re-chunk -> what to re-embed -> what to write.
 
-``index_repository`` is a plain function (the CLI, the LSP server and distributed workers all call it):
+``index_repository`` is a plain function (the CLI and the LSP server call it, through ``semcode.Engine``):
 
 1. Walk the repository (``discover``). A file whose size and mtime match its record is unchanged: not even read.
 2. A file that looks changed is read; if its text hashes as recorded, only the record's mtime is refreshed.
@@ -12,6 +12,11 @@
    hash after every few seconds of encoding, also inside a batch or a single huge file, so a kill loses at most
    those last seconds of encoding.
 5. Files that disappeared leave the index; old table versions are compacted at the end.
+
+The steps are also callable one by one, for a driver that spreads the reading and chunking over other processes
+(``ray_index``): ``plan_changes`` (1, reads only) and ``remove_vanished`` (5's deletions, before any file is
+processed), ``prepare_file`` (2 and 3 for one file; writes nothing, runs anywhere) and ``write_prepared`` (4: the
+rows and records of prepared files, with their vectors). ``index_repository`` is these steps in one process.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
@@ -102,6 +107,38 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One changed file, read and chunked (``prepare_file``): the hash of its text and its chunks, or None when the
+    text hashes as its record says (only the record's size and mtime change)."""
+
+    path: str
+    digest: str
+    chunks: list[Chunk] | None
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RepoPlan:
+    """What a full run of one repository has to do (``plan_changes``): the files that look changed, the records of
+    vanished files, the skip records that changed, and whether every file must be read again."""
+
+    root: Path
+    repo: str
+    records: dict[str, FileRecord]  # the files table as it was when the plan was made
+    todo: list[tuple[str, os.stat_result]]  # (path, its stat at the walk): to read (and chunk if its text changed)
+    gone: list[str]  # recorded paths the walk no longer found
+    skips: list[FileRecord]  # skip records that are new or changed
+    recheck: bool  # content checks were added since the last complete run: every file is read once
+    report: IndexReport
+
+
+def recorded_hash(records: dict[str, FileRecord], path: str) -> str | None:
+    """The content hash of a file's indexed record (None: no record, or a skip record)."""
+    old = records.get(path)
+    return old.content_hash if old is not None and old.status == "indexed" else None
+
+
 @dataclass
 class _Run:
     """What one indexing call works with: passed to the helpers instead of a dozen arguments."""
@@ -154,13 +191,37 @@ def index_repository(
 ) -> IndexReport:
     """Bring the index of one repository up to date. Safe to interrupt at any point (see module docstring)."""
     run = _Run.start(root, store, encoder, count_tokens, options)
-    opts, report, repo, records = run.opts, run.report, run.repo, run.records
+    plan = plan_changes(root, store, run.opts, run.records, run.report)
+    remove_vanished(store, plan)
+    _process(run, plan.todo, progress, cancelled)
+    if plan.recheck and not run.report.cancelled:
+        store.set_checks_version(plan.repo, CONTENT_CHECKS)
+    store.compact()
+    if run.opts.vector_index_min_rows is not None and not run.report.cancelled:
+        # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
+        store.ensure_vector_index(run.opts.vector_index_min_rows)
+    return run.finish()
+
+
+def plan_changes(
+    root: Path,
+    store: Store,
+    options: IndexOptions,
+    records: dict[str, FileRecord] | None = None,
+    report: IndexReport | None = None,
+) -> RepoPlan:
+    """Walk the repository and compare it with its file records (``records``: ``store.files(repo)`` when not
+    given): a file whose size and mtime match its indexed record is unchanged and not even read. Reads only;
+    counts go into ``report`` (files seen, unchanged, skipped by the walk, deleted)."""
+    repo = repo_id(root)
+    records = store.files(repo) if records is None else records
+    report = IndexReport() if report is None else report
     # content checks added since this repository's last complete run (secrets by content): read every file once
     recheck = store.checks_version(repo) < CONTENT_CHECKS
     seen: set[str] = set()
     todo: list[tuple[str, os.stat_result]] = []
     refreshed: list[FileRecord] = []
-    for item in discover(root, opts.discover):
+    for item in discover(root, options.discover):
         if isinstance(item, Skip):
             report.skipped.append(item)
             seen.add(item.path)
@@ -178,24 +239,66 @@ def index_repository(
             report.files_unchanged += 1
             continue
         todo.append((item, st))
-
     gone = sorted(set(records) - seen)
-    if gone:
-        store.delete_files(repo, gone)
-        report.files_deleted = len(gone)
-    # skip records change rarely; write them once, in one batch
-    changed_skips = [r for r in refreshed if records.get(r.path) != r]
-    if changed_skips:
-        store.delete_files(repo, [r.path for r in changed_skips if r.path in records])
-        store.upsert_files(changed_skips)
-    _process(run, todo, progress, cancelled)
-    if recheck and not report.cancelled:
-        store.set_checks_version(repo, CONTENT_CHECKS)
-    store.compact()
-    if opts.vector_index_min_rows is not None and not report.cancelled:
-        # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
-        store.ensure_vector_index(opts.vector_index_min_rows)
-    return run.finish()
+    report.files_deleted = len(gone)
+    # skip records change rarely; they are written once, in one batch
+    skips = [r for r in refreshed if records.get(r.path) != r]
+    return RepoPlan(root, repo, records, todo, gone, skips, recheck, report)
+
+
+def remove_vanished(store: Store, plan: RepoPlan) -> None:
+    """The writes a plan makes before any file is processed: vanished files leave the index, and the walk's skip
+    records are written (a file that became skipped loses its chunks)."""
+    if plan.gone:
+        store.delete_files(plan.repo, plan.gone)
+    if plan.skips:
+        store.delete_files(plan.repo, [r.path for r in plan.skips if r.path in plan.records])
+        store.upsert_files(plan.skips)
+
+
+def prepare_file(
+    root: Path,
+    path: str,
+    recorded: str | None,
+    options: IndexOptions,
+    count_tokens: Callable[[list[str]], list[int]],
+) -> Prepared | Skip:
+    """Read one file that looks changed and chunk it, unless its text hashes as ``recorded`` (the content hash of
+    its indexed record: ``recorded_hash``). Writes nothing, so it runs in any process; never raises for a
+    bad file (a ``Skip`` says why it cannot be indexed)."""
+    src = read_source(root, path, options.discover)
+    if isinstance(src, Skip):
+        return src
+    digest = text_hash(src.text)
+    if recorded == digest:
+        return Prepared(path, digest, None)  # same content, new mtime: refresh the record only
+    result = chunk_source(src, count_tokens, max_tokens=options.max_tokens, with_header=options.with_header)
+    return Prepared(path, digest, result.chunks, result.problems)
+
+
+def write_prepared(
+    store: Store, files: Sequence[tuple[str, os.stat_result, Prepared | Skip]], vectors: dict[str, np.ndarray]
+) -> tuple[int, int]:
+    """Commit prepared files (``(repo, stat at the walk, prepare_file's result)``, of one repository or several):
+    their chunk rows in one merge (``vectors`` holds a vector for every chunk's content hash), then their records.
+    A skipped file loses its rows and gets a skip record. Returns (files whose chunks were written, chunks written).
+
+    Records last: a crash between the two leaves the files looking changed, so the next run redoes them."""
+    rows: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]] = {}
+    records: list[FileRecord] = []
+    for repo, st, item in files:
+        if isinstance(item, Skip):
+            rows[(repo, item.path)] = []
+            records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, "", "skipped", item.reason))
+            continue
+        if item.chunks is not None:
+            rows[(repo, item.path)] = [(StoredChunk.from_chunk(repo, c), vectors[c.content_hash]) for c in item.chunks]
+        records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, item.digest, "indexed", None))
+    if rows:
+        store.replace_chunks(rows)
+    store.upsert_files(records)
+    changed = [item for _, _, item in files if isinstance(item, Prepared) and item.chunks is not None]
+    return len(changed), sum(len(item.chunks or ()) for item in changed)
 
 
 def update_files(
@@ -289,7 +392,7 @@ def update_buffer(
         report.problems[path] = result.problems
     report.files_seen = 1
     unsaved = os.stat_result((0, 0, 0, 0, 0, 0, -1, 0, 0, 0), {"st_mtime_ns": 0})  # the record's size and mtime
-    _write_batch(run, [(path, unsaved, result.chunks, digest)])
+    _write_batch(run, [(unsaved, Prepared(path, digest, result.chunks))])
     return run.finish()
 
 
@@ -307,10 +410,10 @@ def _process(
     its finished slices are kept). A batch closes after ``checkpoint_seconds`` of estimated encoding, so rows are
     written every few seconds; every ``COMPACT_EVERY_BATCHES`` batches the tables are compacted, so a long run
     leaves a bounded number of table versions and fragments."""
-    root, repo, store, opts, records, report = run.root, run.repo, run.store, run.opts, run.records, run.report
+    root, store, opts, records, report = run.root, run.store, run.opts, run.records, run.report
     done = 0
 
-    def write(batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]]) -> int | None:
+    def write(batch: list[tuple[os.stat_result, Prepared]]) -> int | None:
         tokens_before = report.tokens_encoded  # (slices add to it as they are encoded)
 
         def encoding(texts_done: int, texts_total: int, tokens_total: int) -> None:
@@ -328,31 +431,26 @@ def _process(
             report.cancelled = True
             return None
 
-    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]] = []
+    batch: list[tuple[os.stat_result, Prepared]] = []
     batch_chunks = batch_tokens = batches = 0
     for path, st in todo:
         if cancelled is not None and cancelled():
             report.cancelled = True
             break
-        src = read_source(root, path, opts.discover)
-        if isinstance(src, Skip):
-            report.skipped.append(src)
+        item = prepare_file(root, path, recorded_hash(records, path), opts, run.count_tokens)
+        if isinstance(item, Skip):  # recorded at once (also when the run is cancelled before the next batch)
+            report.skipped.append(item)
             if path in records:
-                store.delete_files(repo, [path])
-            store.upsert_files([FileRecord(repo, path, st.st_size, st.st_mtime_ns, "", "skipped", src.reason)])
+                store.delete_files(run.repo, [path])
+            store.upsert_files([FileRecord(run.repo, path, st.st_size, st.st_mtime_ns, "", "skipped", item.reason)])
             done += 1
             continue
-        digest = text_hash(src.text)
-        old = records.get(path)
-        if old is not None and old.status == "indexed" and old.content_hash == digest:
-            batch.append((path, st, None, digest))  # same content, new mtime: refresh the record only
-        else:
-            result = chunk_source(src, run.count_tokens, max_tokens=opts.max_tokens, with_header=opts.with_header)
-            if result.problems:
-                report.problems[path] = result.problems
-            batch.append((path, st, result.chunks, digest))
-            batch_chunks += len(result.chunks)
-            batch_tokens += sum(c.tokens for c in result.chunks)
+        batch.append((st, item))
+        if item.chunks is not None:
+            if item.problems:
+                report.problems[path] = item.problems
+            batch_chunks += len(item.chunks)
+            batch_tokens += sum(c.tokens for c in item.chunks)
         full = len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks
         if full or batch_tokens >= run.checkpoint_tokens():  # (tokens: an upper bound; cached content is free)
             written = write(batch)
@@ -378,33 +476,20 @@ class _Cancelled(Exception):
 
 def _write_batch(
     run: _Run,
-    batch: list[tuple[str, os.stat_result, list[Chunk] | None, str]],
+    batch: Sequence[tuple[os.stat_result, Prepared]],
     encoding: Callable[[int, int, int], None] | None = None,
 ) -> int:
     """Encode what is new in ``batch`` and write it; ``encoding(texts_done, texts_total, tokens_total)`` is called
     after every encoder batch."""
-    store, repo, report = run.store, run.repo, run.report
-    chunked = {path: chunks for path, _, chunks, _ in batch if chunks is not None}
-    all_chunks = [c for chunks in chunked.values() for c in chunks]
-    hashes = sorted({c.content_hash for c in all_chunks})
-    vectors = store.cached_vectors(hashes)
+    store, report = run.store, run.report
+    all_chunks = [c for _, item in batch for c in item.chunks or ()]
+    vectors = store.cached_vectors(sorted({c.content_hash for c in all_chunks}))
     missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
     if missing:
         vectors.update(_encode_in_slices(run, missing, encoding))
-    if chunked:
-        store.replace_file_chunks(
-            repo,
-            {
-                path: [(StoredChunk.from_chunk(repo, c), vectors[c.content_hash]) for c in chunks]
-                for path, chunks in chunked.items()
-            },
-        )
-        report.chunks_written += len(all_chunks)
-    # records last: a crash before this line leaves the files looking changed, so the next run redoes them
-    store.upsert_files(
-        [FileRecord(repo, path, st.st_size, st.st_mtime_ns, digest, "indexed", None) for path, st, _, digest in batch]
-    )
-    report.files_changed += len(chunked)
+    files, chunks = write_prepared(store, [(run.repo, st, item) for st, item in batch], vectors)
+    report.files_changed += files
+    report.chunks_written += chunks
     return len(batch)
 
 

@@ -226,6 +226,12 @@ def _index(args: argparse.Namespace) -> int:
 
     from .cli_output import ProgressDisplay, print_report, report_json
 
+    if args.ray is not None or args.repos is not None:
+        from .cli_ray import index_on_ray
+
+        return index_on_ray(args, _settings(args))
+    if not args.paths:
+        raise ValueError("name the repositories to index: semcode index PATH ...")
     engine = _engine(args, [index_root(p) for p in args.paths])
     display = ProgressDisplay(args.quiet or args.json)
     try:

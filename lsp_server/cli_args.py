@@ -82,10 +82,30 @@ def build_parser() -> argparse.ArgumentParser:
     ix = sub.add_parser(
         "index",
         help="index repositories (incremental: only changed files are re-chunked, only new chunks re-encoded)",
-        description="Walks each PATH (a repository), chunks changed files, embeds new chunks, writes LanceDB.",
+        description="Walks each PATH (a repository), chunks changed files, embeds new chunks, writes LanceDB. "
+        "With --ray, the repositories go into one index (--index-dir) on a Ray cluster: chunking in Ray tasks, "
+        "encoding in an actor pool (one GPU per actor where there are GPUs), one committer; the same index as "
+        "without --ray.",
     )
-    ix.add_argument("paths", nargs="+", metavar="PATH", type=Path)
+    ix.add_argument("paths", nargs="*", metavar="PATH", type=Path, help="repository roots (at least one, or --repos)")
     _index_options(ix)
+    ix.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="index on Ray (the `ray` extra). Without ADDRESS: $RAY_ADDRESS if set, else a Ray started on this "
+        "machine for the run; `auto` or HOST:PORT: a running cluster (write --ray=ADDRESS before the repositories)",
+    )
+    ix.add_argument(
+        "--repos",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="with --ray: also index the repositories listed in FILE (one folder per line, relative to FILE's "
+        "folder; blank lines and # comments ignored; git URLs are reported, not cloned)",
+    )
     ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
     ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
