@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if TYPE_CHECKING:
+    from indexer.storage import Location
     from semcode import Engine, Settings
 
     from .cli_output import ProgressDisplay
@@ -412,15 +413,40 @@ def _forget(args: argparse.Namespace) -> int:
         # a repository deleted since it was indexed still names its index (the folder's name hashes the path)
         targets = [settings.index_location(settings.index_dir_for(Path(r).resolve())) for r in args.repos]
     refused = 0
-    for folder in targets:
+    for i, folder in enumerate(targets):
         if not is_index(folder):
             why = "not a semcode index (no marker); left alone" if folder.exists() else "no index there"
             print(f"semcode: {folder}: {why}", file=sys.stderr)
             refused += not args.all  # (--all: the cache may hold other things; they are only reported)
             continue
+        if not args.all and _shared(folder, args.repos[i]):  # an index of many repositories keeps the others
+            removed = _forget_repository(folder, args.repos[i])
+            print(f"removed {Path(args.repos[i]).resolve()} from {folder} ({removed} chunks)")
+            continue
         delete_index(folder)
         print(f"deleted {folder}")
     return 2 if refused else 0
+
+
+def _forget_repository(folder: Location, repo: str) -> int:
+    """Remove one repository's rows, records and marker entries from every model's tables of the index."""
+    from indexer.identity import repo_id
+    from indexer.store import Store, describe_index
+
+    removed = 0
+    for model in describe_index(folder):
+        with Store.open(folder, model_id=model["model"], dim=model["dim"]) as store:
+            removed += store.forget_repo(repo_id(Path(repo)))
+    return removed
+
+
+def _shared(folder: Location, repo: str) -> bool:
+    """Whether the index holds repositories other than `repo` (then `forget REPO` removes that one only)."""
+    from indexer.identity import repo_id
+    from indexer.store import describe_index
+
+    held = {r for model in describe_index(folder) for r in model["repos"]}
+    return bool(held - {repo_id(Path(repo))})
 
 
 def _daemon(args: argparse.Namespace) -> int:

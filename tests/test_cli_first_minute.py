@@ -442,3 +442,16 @@ def test_a_closed_stdout_pipe_exits_0_without_a_traceback(indexed: Indexed, line
     _, err = proc.communicate(timeout=300)
     assert (proc.returncode, err) == (0, "")
     assert all(json.loads(line)["path"].startswith("pkg/") for line in first)
+
+
+def test_forget_one_repository_of_a_shared_index_keeps_the_others(tmp_path: Path, model: Path) -> None:
+    a, b, index = write_repo(tmp_path / "a", 2), write_repo(tmp_path / "b", 2), tmp_path / "shared"
+    flags = ["--model", str(model), "--index-dir", str(index)]
+    assert cli("index", str(a), str(b), *flags).returncode == 0
+    out = cli("forget", str(a), "--index-dir", str(index))
+    assert out.returncode == 0 and out.stdout.startswith(f"removed {a} from {index} ("), out.stderr
+    listed = cli("indexes", "--json", "--index-dir", str(index))
+    (row,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert set(row["models"][0]["repos"]) == {str(b)}
+    last = cli("forget", str(b), "--index-dir", str(index))  # the last repository: the index goes
+    assert (last.returncode, last.stdout) == (0, f"deleted {index}\n") and not index.exists()
