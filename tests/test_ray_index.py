@@ -54,7 +54,7 @@ def make_repos(base: Path) -> tuple[Path, Path]:
     return a, b
 
 
-def settings(model: Path, index: Path):
+def settings(model: Path, index: Path | str):
     from semcode import Settings
 
     return Settings(model=str(model), index_dir=str(index), device="cpu", dtype="fp32")
@@ -67,7 +67,7 @@ def options(**kw):
     return JobOptions(**{"actors": 1, "files_per_task": 4, "block_tokens": 96, "commit_chunks": 8} | kw)
 
 
-def single_process(model: Path, index: Path, roots: list[Path]) -> None:
+def single_process(model: Path, index: Path | str, roots: list[Path]) -> None:
     """What `semcode index --index-dir INDEX ROOT...` does."""
     from semcode import Engine
 
@@ -78,8 +78,9 @@ def single_process(model: Path, index: Path, roots: list[Path]) -> None:
         engine.close_now()
 
 
-def tables(index: Path, model: Path) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
-    """(chunk rows by key, without the vector; file records by (repo, path)) plus the vectors, read with LanceDB."""
+def tables(index: Path | str, model: Path) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
+    """(chunk rows by key, without the vector; file records by (repo, path)) plus the vectors, read with LanceDB
+    (an s3:// index through the AWS_* variables of the environment)."""
     import lancedb
 
     from encoder.load import model_id
@@ -92,7 +93,7 @@ def tables(index: Path, model: Path) -> tuple[dict[str, dict], dict[tuple[str, s
     return {r["key"]: r for r in chunks}, {(r["repo"], r["path"]): r for r in files}
 
 
-def assert_same_index(job_index: Path, one_index: Path, model: Path) -> None:
+def assert_same_index(job_index: Path | str, one_index: Path | str, model: Path) -> None:
     """The same rows (every stored field, so the same line ranges), the same file records, vectors within 1e-4."""
     job_rows, job_files = tables(job_index, model)
     one_rows, one_files = tables(one_index, model)
@@ -252,3 +253,31 @@ def test_a_driver_killed_mid_job_leaves_a_readable_index_and_the_next_run_encode
     assert done.chunks_encoded == total - cached  # what was committed is not encoded again
     assert store.stats()["rows"] == 96 and not store.incomplete(repo_id(root))
     shutil.rmtree(index)
+
+
+def test_the_job_writes_to_object_storage_what_one_process_writes(tmp_path, model, cluster, repos, monkeypatch):
+    """`semcode index --ray --index-dir s3://...` against a real S3 endpoint (moto_server on loopback): the driver,
+    the one committer, writes the same index as one process writing to S3; workers never touch the store."""
+    import boto3
+
+    from ray_index.job import run
+    from tests.test_object_storage import BUCKET, KEY_ID, SECRET, aws_env, free_port, moto_server, stop
+
+    port = free_port()
+    proc = moto_server(port)
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+        ).create_bucket(Bucket=BUCKET)
+        for name, value in aws_env(endpoint).items():
+            monkeypatch.setenv(name, value)
+        job_uri, one_uri = f"s3://{BUCKET}/ray-job", f"s3://{BUCKET}/one-process"
+        done = run(list(repos), settings(model, job_uri), options=options())
+        assert [r.status for r in done.repos] == ["indexed", "indexed"] and done.index_dir == job_uri
+        single_process(model, one_uri, list(repos))
+        assert_same_index(job_uri, one_uri, model)
+        again = run(list(repos), settings(model, job_uri), options=options())
+        assert (again.files_changed, again.chunks_encoded) == (0, 0)
+    finally:
+        stop(proc)
