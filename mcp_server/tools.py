@@ -285,6 +285,9 @@ class Tools:
     def index_status(self) -> Annotated[CallToolResult, StatusResult]:
         from semcode.api import Index
 
+        # the overall state first: a run that ends between the two reads then shows as "indexing" overall (ask
+        # again), never as "ready" over repository counts read while it ran
+        index = progress_of(self.engine.folders)
         status = Index(self.engine).status()
         repos = [
             RepositoryState(
@@ -293,7 +296,6 @@ class Tools:
             )
             for r in status.repositories
         ]  # fmt: skip
-        index = progress_of(self.engine.folders)
         result = StatusResult(model=status.model, read_only=status.read_only, index=index, repositories=repos)
         lines = [f"model: {status.model}{' (read-only)' if status.read_only else ''}; index: {index.state}"]
         for r in repos:
