@@ -12,17 +12,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError, EncoderConfig
-from .load import CheckpointError
+from .errors import CheckpointError
 
 if TYPE_CHECKING:
+    from .config import ConfigError, EncoderConfig
     from .encode import Encoder, EncodeStats, load_encoder, load_tokenizer, plan_batches
     from .tokenize import TextTokenizer
 
-# torch and tokenizers load on first use of these names (PEP 562): `import encoder` alone stays cheap
+# torch and tokenizers load on first use of these names (PEP 562): `import encoder` alone stays cheap (the CLI's
+# warm path imports it for CheckpointError)
 _LAZY = {
     "Encoder": "encode", "EncodeStats": "encode", "load_encoder": "encode", "load_tokenizer": "encode",
-    "plan_batches": "encode", "TextTokenizer": "tokenize",
+    "plan_batches": "encode", "TextTokenizer": "tokenize", "ConfigError": "config", "EncoderConfig": "config",
 }  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import ConfigError, EncoderConfig
+from .errors import CheckpointError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,10 +56,6 @@ _DROP_PREFIXES = ("head.", "decoder.", "classifier.", "dense.")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
 DEFAULT_MODEL_NAME = "semcode-code-minilm"
 _FALLBACK_HINT = "or leave the model unset to use semcode's built-in default model"
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message names the file (or hub id) and the problem."""
 
 
 def default_model() -> Path:
