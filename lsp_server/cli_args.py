@@ -181,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     fg = sub.add_parser(
         "forget",
-        help="delete the index of REPO (or every index with --all); only folders semcode made are deleted",
+        help="delete the index of REPO (or every index with --all); only folders semcode made are deleted; in an "
+        "index shared by several repositories, only REPO's rows are removed",
     )
     fg.add_argument("repos", nargs="*", metavar="REPO", type=Path, help="repository roots whose index to delete")
     fg.add_argument("--all", action="store_true", help="delete every index folder in the cache")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,8 +109,9 @@ def aws_env(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET) -> dict[s
     }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3]:
+@contextmanager
+def s3_with_bucket() -> Iterator[S3]:
+    """A moto S3 server on a free loopback port holding the empty bucket ``BUCKET``; stopped on exit."""
     port = free_port()
     proc = moto_server(port)
     try:
@@ -120,6 +122,12 @@ def s3() -> Iterator[S3]:
         yield S3(endpoint, aws_env(endpoint))
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3]:
+    with s3_with_bucket() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

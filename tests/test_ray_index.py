@@ -258,19 +258,11 @@ def test_a_driver_killed_mid_job_leaves_a_readable_index_and_the_next_run_encode
 def test_the_job_writes_to_object_storage_what_one_process_writes(tmp_path, model, cluster, repos, monkeypatch):
     """`semcode index --ray --index-dir s3://...` against a real S3 endpoint (moto_server on loopback): the driver,
     the one committer, writes the same index as one process writing to S3; workers never touch the store."""
-    import boto3
-
     from ray_index.job import run
-    from tests.test_object_storage import BUCKET, KEY_ID, SECRET, aws_env, free_port, moto_server, stop
+    from tests.test_object_storage import BUCKET, s3_with_bucket
 
-    port = free_port()
-    proc = moto_server(port)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        boto3.client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
-        ).create_bucket(Bucket=BUCKET)
-        for name, value in aws_env(endpoint).items():
+    with s3_with_bucket() as s3:
+        for name, value in s3.env.items():
             monkeypatch.setenv(name, value)
         job_uri, one_uri = f"s3://{BUCKET}/ray-job", f"s3://{BUCKET}/one-process"
         done = run(list(repos), settings(model, job_uri), options=options())
@@ -279,5 +271,3 @@ def test_the_job_writes_to_object_storage_what_one_process_writes(tmp_path, mode
         assert_same_index(job_uri, one_uri, model)
         again = run(list(repos), settings(model, job_uri), options=options())
         assert (again.files_changed, again.chunks_encoded) == (0, 0)
-    finally:
-        stop(proc)
