@@ -460,6 +460,7 @@ def _watch(args: argparse.Namespace) -> int:
     import queue
 
     from semcode.workspace import index_root
+    from semcode.writer import POLL_S
 
     from .cli_output import ProgressDisplay, WatchEvents, fault_errno
 
@@ -486,9 +487,9 @@ def _watch(args: argparse.Namespace) -> int:
             print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
             return 2
         events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
-        while True:
+        while True:  # woken often: a Ctrl-C the kernel hands to another thread interrupts no blocking wait here
             with contextlib.suppress(queue.Empty):
-                if fault_errno(error := failed.get(timeout=3600)) is not None:
+                if fault_errno(error := failed.get(timeout=POLL_S)) is not None:
                     raise error  # a full disk, a vanished index folder: `main` says so and exits 2
     except KeyboardInterrupt:
         pass

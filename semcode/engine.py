@@ -34,7 +34,7 @@ from .limits import (
 )
 from .settings import Settings
 from .workspace import Folder, PathOutside
-from .writer import Writer
+from .writer import Writer, result
 
 if TYPE_CHECKING:
     import numpy as np
@@ -330,7 +330,7 @@ class Engine:
             if rebuild:
                 self._destroy(folder)
             on_progress = None if progress is None else (lambda p, f=folder: progress(f, p))
-            reports[folder.root] = self.writer.submit(self.index_folder, folder, on_progress).result()
+            reports[folder.root] = result(self.writer.submit(self.index_folder, folder, on_progress))
         return reports
 
     def _destroy(self, folder: Folder) -> None:
@@ -437,7 +437,7 @@ class Engine:
                     return 0
                 self._stores[index_dir] = self._open_store(index_dir)
             store = self._stores[index_dir]
-        removed: int = self.writer.submit(store.forget_repo, rid).result()
+        removed: int = result(self.writer.submit(store.forget_repo, rid))
         for folder in self.folders:
             if folder.store is store and folder.repo == rid:
                 folder.refresh_counts()

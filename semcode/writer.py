@@ -7,10 +7,23 @@ also whenever the running job calls ``drain`` (a full run does, between files), 
 from __future__ import annotations
 
 import functools
+import threading
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+POLL_S = 0.25  # how often a waiting thread wakes to let a Ctrl-C through
+
+
+def result(future: Future[T]) -> T:
+    """``future.result()``, waking every ``POLL_S``: the kernel may hand a Ctrl-C to any thread (LanceDB's, the
+    watcher's), and then nothing interrupts the main thread's blocking wait; Python raises KeyboardInterrupt only
+    once the main thread runs again. Waking now and then makes that at once rather than when the job ends."""
+    while not wait([future], timeout=POLL_S).done:
+        pass
+    return future.result()
 
 
 class Writer:
@@ -48,8 +61,11 @@ class Writer:
                     future.set_exception(e)
 
     def join(self) -> None:
-        """Wait until the running job (if any) is done; call after ``close``."""
-        self._pool.shutdown(wait=True)
+        """Wait until the running job (if any) is done; call after ``close``. Interruptible (see ``result``)."""
+        shutdown = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True}, daemon=True)
+        shutdown.start()
+        while shutdown.is_alive():
+            shutdown.join(POLL_S)
 
     def close(self) -> None:
         """No new jobs; queued ones are cancelled; a running one finishes (a full run stops at its next file once

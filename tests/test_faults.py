@@ -176,6 +176,13 @@ class Lines:
                 return
         raise AssertionError(f"the stream ended before a line matching {pattern!r}")
 
+    def rest(self) -> list[str]:
+        """The lines not yet read, up to the end of the stream (call once the child has exited)."""
+        lines = []
+        while (line := self.lines.get(timeout=30)) is not None:
+            lines.append(line)
+        return lines
+
 
 def test_an_index_folder_that_vanishes_while_watched_ends_watch_with_one_error_line(repo: Repo) -> None:
     args = [*CLI, "watch", str(repo.root), *repo.flags(), "--debounce", "0.1"]
@@ -246,3 +253,49 @@ def test_sigint_at_any_moment_of_start_up_is_one_line_and_exit_130(repo: Repo) -
         assert said and said[0].startswith("semcode: interrupted"), (moment, stderr)  # `index` says what it kept
     assert repo.finds("scale_3")
     assert repo.index_now().returncode == 0
+
+
+def interrupt_through_another_thread(pid: int) -> str:
+    """SIGINT to one of LanceDB's threads of `pid`, not its main thread: a Ctrl-C the kernel happened to hand
+    there (as it may: it is sent to the process) interrupts none of the main thread's blocking waits."""
+    for tid in sorted(os.listdir(f"/proc/{pid}/task")):
+        name = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+        if int(tid) != pid and name.startswith("lance"):
+            assert ctypes.CDLL(None, use_errno=True).tgkill(pid, int(tid), signal.SIGINT) == 0
+            return name
+    raise AssertionError(f"no LanceDB thread in {pid}")
+
+
+# (command and its arguments, a line on stdout or stderr that marks the moment, the exit code a Ctrl-C gives)
+WAITS = [
+    (["watch", "{root}", "--debounce", "0.1"], "watching", 0),
+    (["index", "{root}", "--rebuild"], r"semcode: repo: \d+/\d+ files", 130),
+]
+
+
+@pytest.mark.parametrize(("command", "moment", "code"), WAITS, ids=["watch", "index"])
+def test_a_ctrl_c_the_kernel_hands_to_another_thread_still_stops_the_command(
+    repo: Repo, command: list[str], moment: str, code: int
+) -> None:
+    assert repo.index_now().returncode == 0
+    write_repo(repo.root, 300, "more")  # an index run long enough to be caught in the middle
+    args = [*CLI, *[a.format(root=repo.root) for a in command], *repo.flags()]
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a suite run with `&` ignores it
+    )  # fmt: skip
+    stderr = Lines(proc.stderr)
+    try:
+        (Lines(proc.stdout) if command[0] == "watch" else stderr).wait_for(moment)
+        thread = interrupt_through_another_thread(proc.pid)
+        proc.wait(timeout=60)  # before the fix: the main thread slept on (watch: for an hour)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    said = "".join(stderr.rest())
+    assert proc.returncode == code and "Traceback" not in said, (thread, proc.returncode, said[-3000:])
+    if command[0] == "index":  # stopped in the middle, not once the run was over (as before the fix)
+        kept = re.search(r"kept (\d+) of (\d+) files looked at", said)
+        assert kept and int(kept[1]) < int(kept[2]), said[-3000:]
+    assert repo.index_now().returncode == 0 and repo.finds("more_299")
