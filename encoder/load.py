@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .config import ConfigError, EncoderConfig
 from .errors import CheckpointError
+from .shipped import DEFAULT_MODEL_DIR as DEFAULT_MODEL_DIR  # re-exported: their home is encoder.shipped
+from .shipped import DEFAULT_MODEL_NAME as DEFAULT_MODEL_NAME
+from .shipped import default_model as default_model
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,19 +56,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 _DROP_PREFIXES = ("head.", "decoder.", "classifier.", "dense.")
 
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default_model"
-DEFAULT_MODEL_NAME = "semcode-code-minilm"
 _FALLBACK_HINT = "or leave the model unset to use semcode's built-in default model"
-
-
-def default_model() -> Path:
-    """The checkpoint folder of the model shipped inside the package (``encoder/default_model``)."""
-    if not (DEFAULT_MODEL_DIR / "model.safetensors").is_file():
-        raise CheckpointError(
-            f"{DEFAULT_MODEL_DIR}: semcode's default model is missing from this installation; reinstall semcode "
-            "or pass a checkpoint folder or hub id explicitly"
-        )
-    return DEFAULT_MODEL_DIR
 
 
 def _default_model_id() -> str:

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from indexer.errors import StoreError
 from indexer.storage import Location, location
-from indexer.types import StoreError
 
 
 def find_root(path: Path) -> Path:

@@ -28,12 +28,10 @@ import contextlib
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from indexer.types import StoreError
+from indexer.errors import StoreError
 
 if TYPE_CHECKING:
     from pyarrow.fs import FileSystem
@@ -91,13 +89,33 @@ def canonical(where: str) -> str:
         return where
 
 
-@dataclass(frozen=True)
 class Location:
     """An index location: ``uri`` is a local path (as given) or a normalised object-store URI; ``options`` are the
-    LanceDB storage options that reach it (never shown: secrets)."""
+    LanceDB storage options that reach it (never shown: secrets). Immutable; equal when the URIs are. (A plain class,
+    not a dataclass: the CLI's warm path imports this module, and ``dataclasses`` costs it 10 ms.)"""
 
+    __slots__ = ("options", "uri")
     uri: str
-    options: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    options: Mapping[str, str]
+
+    def __init__(self, uri: str, options: Mapping[str, str] | None = None) -> None:
+        object.__setattr__(self, "uri", uri)
+        object.__setattr__(self, "options", {} if options is None else options)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Location is immutable: cannot set {name}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Location) and other.uri == self.uri
+
+    def __hash__(self) -> int:
+        return hash(self.uri)
+
+    def __repr__(self) -> str:
+        return f"Location(uri={self.uri!r})"
+
+    def __reduce__(self) -> tuple[type[Location], tuple[str, Mapping[str, str]]]:  # to Ray's workers
+        return Location, (self.uri, self.options)
 
     def __str__(self) -> str:
         return self.uri
@@ -216,6 +234,8 @@ class Location:
 
     def _fs(self) -> tuple[FileSystem, str]:
         """(a pyarrow filesystem for this location's store, the bucket/prefix path in it)."""
+        from datetime import timedelta
+
         import pyarrow.fs as pafs
 
         base = self.uri.split("://", 1)[1]

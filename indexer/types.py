@@ -5,9 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-
-class StoreError(Exception):
-    """The index directory cannot be used as it is (not an index, another format, or damaged)."""
+from .errors import StoreError as StoreError  # re-exported: its home is indexer.errors
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Commands: ``demo``, ``encode``, ``chunks``, ``index``, ``search``, ``related``, ``status``, ``watch``, ``lsp`` (the
 language server over stdio) and ``mcp`` (the MCP server). Each is a few lines over the core, ``semcode``; ``lsp`` and
 ``mcp`` launch the other front doors through their entry points only. The model: ``--model`` -> ``$SEMCODE_MODEL``
--> ``model`` in the config file -> the model shipped with semcode (``semcode.settings.configured_model``).
+-> ``model`` in the config file -> the model shipped with semcode (``semcode.config.configured_model``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import signal
 import sys
@@ -56,15 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     from .cli_args import build_parser
-    from .cli_output import FaultsOneLine, fault_message
+    from .cli_output import configure_logging, fault_message
 
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="semcode: %(message)s")
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, FaultsOneLine) for f in handler.filters):
-            handler.addFilter(FaultsOneLine())
+    if args.verbose or args.command not in WARM_COMMANDS:
+        configure_logging(args.verbose)  # (a warm command sets it up if it has to answer here: `_answer`)
     from encoder import CheckpointError
-    from indexer.types import StoreError
+    from indexer.errors import StoreError
 
     index_dirs = _index_dirs(args)
     existed = [d for d in index_dirs if _is_index(d)]
@@ -102,6 +99,7 @@ def _exit_interrupted(signum: int, frame: Any) -> None:
 
 def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
     """The index folders this command works on (-> their repository roots), for fault messages; {} if unknown."""
+    from semcode.config import index_dir_for
     from semcode.workspace import find_root, index_root
 
     roots_of: dict[str, Callable[[], list[Path]]] = {
@@ -113,8 +111,7 @@ def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
     }
     try:
         roots = roots_of[args.command]() if args.command in roots_of else []
-        settings = _settings(args)
-        return {settings.index_dir_for(root): root for root in roots}
+        return {index_dir_for(getattr(args, "index_dir", None), root): root for root in roots}
     except (OSError, ValueError):
         return {}  # the command itself reports it
 
@@ -124,6 +121,10 @@ def _is_index(index_dir: str) -> bool:
     from indexer.storage import is_uri
 
     return not is_uri(index_dir) and is_index(Path(index_dir))  # local folders only: no network before a command
+
+
+WARM_COMMANDS = {"search", "related", "status"}  # a daemon may answer them (`_answer`)
+SETTINGS_OF_DAEMON = ("model", "device", "dtype", "threads", "max_tokens")  # as daemon.daemon_key takes them
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -272,46 +273,74 @@ def _search(args: argparse.Namespace) -> int:
 
     from .cli_output import print_hits
 
-    settings = _settings(args)
     root = find_root(args.repo or Path.cwd())
     payload = {"root": str(root), "query": args.query, "limit": args.limit, "mode": args.mode}
     payload |= {"paths": [args.path] if args.path else None, "languages": args.lang}
     payload |= {"repo": repo_id(args.repo) if args.repo else None, "everywhere": args.repo is None}
-    answer = _answer(args, settings, root, "search", payload)
+    answer = _answer(args, root, "search", payload)
     for note in answer.get("warnings") or ():
         print(f"semcode: warning: {note}", file=sys.stderr)
     if not answer["hits"] and answer["indexed_files"] == 0:
-        raise ValueError(_not_indexed(root, settings.index_dir_for(root)))
+        raise ValueError(_not_indexed(root, _index_dir(args, root)))
     print_hits(answer["hits"], args.json)
     return 0
 
 
-def _answer(args: argparse.Namespace, settings: Settings, root: Path, cmd: str, payload: dict[str, Any]) -> Any:
+def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, Any]) -> Any:
     """The daemon's answer when one serves this index (starting one for next time when none does, unless
-    --no-daemon), else the same answer computed here. Never creates an index folder."""
+    --no-daemon), else the same answer computed here. Never creates an index folder.
+
+    The warm path (a daemon answers) imports only light modules: no ``Settings`` (dataclasses cost 10 ms), no model
+    code, no LanceDB; ``semcode.config`` resolves the index folder and the model as ``Settings`` would."""
     from indexer.identity import is_index
+    from semcode.config import index_location
 
-    from . import daemon
+    from . import daemon_client as daemon
 
-    index_dir = settings.index_dir_for(root)
-    if not is_index(settings.index_location(index_dir)):
+    index_dir = _index_dir(args, root)
+    if not is_index(index_location(index_dir)):
         raise ValueError(_not_indexed(root, index_dir))
+    sock = None
     if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
-        sock = daemon.socket_path(settings, index_dir)
+        sock = _daemon_socket(args, index_dir)
         answer = daemon.ask(sock, cmd, payload)
         if answer is not None and answer["ok"]:
             return answer
         if answer is not None and answer.get("expected"):
             raise ValueError(answer["error"])
-        if answer is None and cmd != "status":  # status alone is not worth loading a model for
-            daemon.spawn(settings, index_dir, root, sock)
+        if answer is not None:
+            sock = None  # a daemon that failed: it is there, not to be started again
+    from .cli_output import configure_logging
+
+    configure_logging(args.verbose)
+    settings = _settings(args)
+    if sock is not None and cmd != "status":  # status alone is not worth loading a model for
+        daemon.spawn(settings, index_dir, root, sock)
     from semcode import Engine
+
+    from .daemon import Daemon
 
     engine = Engine(settings, [root])
     try:
-        return daemon.Daemon(engine, Path(), 0).handle({"version": daemon.PROTOCOL, "cmd": cmd, "args": payload})
+        return Daemon(engine, Path(), 0).handle({"version": daemon.PROTOCOL, "cmd": cmd, "args": payload})
     finally:
         engine.close_now()
+
+
+def _index_dir(args: argparse.Namespace, root: Path) -> str:
+    """The index folder of `root` for this command (``Settings.index_dir_for``, without building a Settings)."""
+    from semcode.config import index_dir_for
+
+    return index_dir_for(getattr(args, "index_dir", None), root)
+
+
+def _daemon_socket(args: argparse.Namespace, index_dir: str) -> Path:
+    """The socket of the daemon for this command's settings: ``daemon.socket_path(_settings(args), index_dir)``,
+    without building a Settings."""
+    from .daemon_client import daemon_key, runtime_dir
+
+    model, device, dtype, threads, max_tokens = (getattr(args, f, None) for f in SETTINGS_OF_DAEMON)
+    return runtime_dir() / f"{daemon_key(index_dir, model, device, dtype, threads, max_tokens)}.sock"
 
 
 def _not_indexed(root: Path, index_dir: str) -> str:
@@ -329,7 +358,7 @@ def _related(args: argparse.Namespace) -> int:
     rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
     payload = {"root": str(root), "path": rel, "line": line, "limit": args.limit}
     payload |= {"languages": args.lang, "path_glob": args.path}
-    answer = _answer(args, _settings(args), root, "related", payload)
+    answer = _answer(args, root, "related", payload)
     chunk = answer["chunk"]
     if chunk is None:
         raise ValueError(f"{rel}:{line + 1}: no indexed chunk covers this line (run semcode index first?)")
@@ -354,10 +383,9 @@ def _parse_location(text: str) -> tuple[str, int, int]:
 def _status(args: argparse.Namespace) -> int:
     from semcode.workspace import find_root, repo_id
 
-    settings = _settings(args)
     root = find_root(args.repo or Path.cwd())
-    answer = _answer(args, settings, root, "status", {"root": str(root)})
-    index_dir, model, repo = settings.index_dir_for(root), answer["model"], repo_id(root)
+    answer = _answer(args, root, "status", {"root": str(root)})
+    index_dir, model, repo = _index_dir(args, root), answer["model"], repo_id(root)
     stats, skipped, incomplete = answer["stats"], answer["skipped"], answer["incomplete"]
     if args.json:
         row = {"indexDir": index_dir, "model": model, "repo": repo, **stats, "incomplete": incomplete}
@@ -378,7 +406,8 @@ def _indexes(args: argparse.Namespace) -> int:
     from indexer.identity import is_index
     from indexer.storage import location
     from indexer.store import describe_index
-    from semcode.settings import Settings, indexes_dir
+    from semcode.config import indexes_dir
+    from semcode.settings import Settings
 
     base = indexes_dir()
     places = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
@@ -401,7 +430,7 @@ def _indexes(args: argparse.Namespace) -> int:
 def _forget(args: argparse.Namespace) -> int:
     from indexer.identity import delete_index, is_index
     from indexer.storage import location
-    from semcode.settings import indexes_dir
+    from semcode.config import indexes_dir
 
     if args.all == bool(args.repos):
         raise ValueError("name the repositories whose index to delete, or --all (not both)")

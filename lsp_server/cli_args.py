@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LIMIT, MAX_QUERY_CHARS
 
@@ -30,8 +34,38 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-tokens", type=int, default=None, help="truncate longer texts (counted and reported)")
 
 
+def _columns() -> int:
+    """The width argparse wraps help at, as it computes it (``shutil.get_terminal_size``), without importing
+    shutil: argparse builds a formatter for every argument it adds, and shutil (with bz2 and lzma) costs the CLI's
+    warm path 3 ms."""
+    with contextlib.suppress(ValueError):
+        if int(os.environ.get("COLUMNS", "0")) > 0:
+            return int(os.environ["COLUMNS"])
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns if sys.__stdout__ else 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24, width: int | None = None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+class _RawDescription(argparse.RawDescriptionHelpFormatter, _Formatter):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help formatter (and its subcommands') needs no shutil (see ``_columns``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(**kwargs)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semcode", description="Local semantic code search.")
+    parser = _Parser(prog="semcode", description="Local semantic code search.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -172,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         "lsp",
         help="run the language server over stdio (settings come from the client's initializationOptions)",
         description="The language server over stdio; editors start it. " + LSP_OPTIONS,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_RawDescription,
     )
 
     ls = sub.add_parser("indexes", help="list every index folder in the cache: repositories, model, size, last update")

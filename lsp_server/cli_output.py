@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import re
 import sys
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import logging
+
     from indexer.index import IndexReport, Progress
 
     from .daemon import HitRow
@@ -174,11 +175,21 @@ def fault_message(e: BaseException, index_dirs: Mapping[str, Path], gone: Sequen
     return f"{where}: {reason}"
 
 
-class FaultsOneLine(logging.Filter):
-    """A log record carrying an I/O fault loses its traceback: the command ends with the fault's one-line error."""
+def configure_logging(verbose: bool) -> None:
+    """``semcode: message`` lines on stderr (debug ones with -v), a fault's without its traceback (``faults_one_line``).
+    Called once a command has work to do here: a query the daemon answers never imports logging (4 ms)."""
+    import logging
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if error is not None and fault_errno(error) is not None:
-            record.msg, record.args, record.exc_info = f"{record.getMessage()}: {error}", (), None
-        return True
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="semcode: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if faults_one_line not in handler.filters:
+            handler.addFilter(faults_one_line)
+
+
+def faults_one_line(record: logging.LogRecord) -> bool:
+    """A log filter: a record carrying an I/O fault loses its traceback; the command ends with the fault's one-line
+    error."""
+    error = record.exc_info[1] if record.exc_info else None
+    if error is not None and fault_errno(error) is not None:
+        record.msg, record.args, record.exc_info = f"{record.getMessage()}: {error}", (), None
+    return True

@@ -263,8 +263,8 @@ class _Job:
 
     def _plan(self, repos: list[tuple[RepoSummary, Path]]) -> list[tuple[RepoSummary, RepoPlan]]:
         """Walk and diff every repository (reads), then remove vanished files (the first writes)."""
+        from indexer.errors import StoreError
         from indexer.index import plan_changes, remove_vanished
-        from indexer.types import StoreError
 
         planned = []
         for summary, root in repos:

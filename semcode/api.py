@@ -188,7 +188,7 @@ def open(
     maintains (``update`` raises; nothing is written, so read-only credentials do). ``storage_options``: LanceDB's
     storage options for a URI (``aws_endpoint``, ``aws_region``, ...; default: ``[storage]`` in the config file,
     then the ``AWS_*`` environment). ``settings``: every other option (``semcode.Settings``). Nothing heavy happens
-    here: the model loads on first need; a storage problem raises ``indexer.types.StoreError`` naming the URI."""
+    here: the model loads on first need; a storage problem raises ``indexer.errors.StoreError`` naming the URI."""
     base = settings or Settings()
     s = replace(base, index_dir=os.fspath(index_dir) if index_dir is not None else base.index_dir)
     s = replace(s, model=model or base.model)

@@ -412,8 +412,8 @@ class Engine:
     def _storage_failure(self, index_dir: str, error: Exception) -> Exception | None:
         """An object-store failure amid work on a remote index (the endpoint went away, access was revoked) as a
         StoreError naming the URI and the cause; None for anything else, and for local indexes."""
+        from indexer.errors import StoreError
         from indexer.storage import is_uri, storage_cause
-        from indexer.types import StoreError
 
         if isinstance(error, StoreError) or not is_uri(index_dir):
             return None

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import cache
 
 MAX_QUERY_CHARS = 4_000
@@ -142,12 +141,12 @@ def check_languages(languages: str | Sequence[str] | None) -> tuple[str, ...] | 
     return wanted or None
 
 
-@dataclass
 class Deadline:
     """A point in time a search must not start another sub-search after (``time.monotonic``)."""
 
-    seconds: float = SEARCH_DEADLINE_S
-    start: float = field(default_factory=time.monotonic)
+    def __init__(self, seconds: float = SEARCH_DEADLINE_S, start: float | None = None) -> None:
+        self.seconds = seconds
+        self.start = time.monotonic() if start is None else start
 
     def check(self, done: int, total: int) -> None:
         """Raise ``SearchTimeout`` once the deadline has passed (`done` of `total` sub-searches ran)."""

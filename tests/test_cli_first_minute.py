@@ -265,6 +265,28 @@ def test_two_clis_at_once_leave_one_daemon(warm: Warm) -> None:
     assert warm.pids() == [only["pid"]]
 
 
+# what a query a daemon answers must not import: the model's code, LanceDB, and the standard library's slow starters
+WARM_NEVER = ["torch", "numpy", "tokenizers", "lancedb", "pyarrow", "encoder.load", "semcode.settings"]
+WARM_NEVER += ["semcode.engine", "dataclasses", "logging", "hashlib", "tomllib", "platformdirs", "shutil"]
+
+
+def test_a_warm_answer_imports_only_what_it_needs(warm: Warm) -> None:
+    warm.search()
+    warm.serving()
+    argv = ["search", "value", "--mode", "hybrid", "--json", *warm.indexed.flags()]
+    probe = (
+        f"import sys\nfrom lsp_server.cli import main\ncode = main({argv!r})\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)\nsys.exit(code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=warm.env, cwd=warm.indexed.root, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.count("\n") == 10, out.stderr[-3000:]
+    imported = set(out.stderr.split())
+    assert "lsp_server.daemon_client" in imported and "lsp_server.daemon" not in imported  # answered warm
+    assert not [m for m in WARM_NEVER if m in imported], sorted(m for m in WARM_NEVER if m in imported)
+
+
 def test_a_killed_daemon_is_replaced(warm: Warm) -> None:
     cold = warm.search()
     crashed = warm.serving()["pid"]

@@ -13,7 +13,7 @@ import pytest
 
 from encoder import CheckpointError, load_encoder
 from encoder.load import DEFAULT_MODEL_DIR, default_model, model_id, resolve
-from semcode.settings import MODEL_ENV, configured_model
+from semcode.config import MODEL_ENV, configured_model
 
 CODE = {
     "read_config": "# read_config\ndef read_config(path):\n    parser = ConfigParser()\n    parser.read(path)\n"
