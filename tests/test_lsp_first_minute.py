@@ -10,11 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import queue
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
@@ -26,6 +22,7 @@ from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient
 
 import semcode
+from tests.raw_lsp import RawServer, frame, request
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER = [sys.executable, "-m", "lsp_server.cli", "lsp"]
@@ -163,69 +160,21 @@ async def test_first_requests_answer_from_the_existing_index_and_exit_ends_the_s
 # -- raw JSON-RPC, the server's stderr captured ------------------------------------------------------------------------
 
 
-class RawServer:
-    """`semcode lsp` spoken to in raw JSON-RPC framing, its stderr in a file."""
-
-    def __init__(self, stderr: Path) -> None:
-        self.stderr = stderr.open("w")
-        self.proc = subprocess.Popen(
-            SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=REPO_ROOT, env=server_env()
-        )
-        self.messages: queue.Queue[dict[str, Any]] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        out = self.proc.stdout
-        assert out is not None
-        while True:
-            length = None
-            while (line := out.readline()) not in (b"\r\n", b""):
-                name, _, value = line.decode().partition(":")
-                length = int(value) if name.strip().lower() == "content-length" else length
-            if not line or length is None:
-                return
-            self.messages.put(json.loads(out.read(length)))
-
-    def send(self, message: dict[str, Any]) -> None:
-        assert self.proc.stdin is not None
-        body = json.dumps(message).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        self.proc.stdin.flush()
-
-    def request(self, id_: int, method: str, params: Any, timeout: float = 60.0) -> dict[str, Any]:
-        self.send({"jsonrpc": "2.0", "id": id_, "method": method, "params": params})
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                message = self.messages.get(timeout=left)
-            except queue.Empty:
-                break
-            if message.get("id") == id_ and "method" not in message:
-                return message
-        raise AssertionError(f"no answer to {method} ({id_}) within {timeout} s")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        self.stderr.close()
-
-
 @pytest.mark.timeout(180)
 def test_invalid_params_cost_one_stderr_line_and_no_traceback(
     indexed: tuple[Path, Path], model: Path, tmp_path: Path
 ) -> None:
     root, index = indexed
-    server = RawServer(tmp_path / "stderr.txt")
+    server = RawServer(tmp_path / "stderr.txt", cwd=REPO_ROOT)
     try:
-        assert "capabilities" in server.request(1, "initialize", init_params(root, index, model))["result"]
-        server.send({"jsonrpc": "2.0", "method": "initialized", "params": {}})
-        bad = server.request(2, "semcode/search", {"query": "zorblax_triangle_area", "limit": 0})
+        assert "capabilities" in server.ask(request(1, "initialize", init_params(root, index, model)))["result"]
+        server.write(frame({"jsonrpc": "2.0", "method": "initialized", "params": {}}))
+        bad = server.ask(request(2, "semcode/search", {"query": "zorblax_triangle_area", "limit": 0}))
         assert bad["error"]["code"] == -32602 and "limit must be an integer" in bad["error"]["message"], bad
-        ok = server.request(3, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical"})
+        ok = server.ask(request(3, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical"}))
         assert ok["result"]["results"][0]["symbol"] == "zorblax_triangle_area"  # and it goes on serving
-        assert server.request(4, "shutdown", None)["result"] is None
-        server.send({"jsonrpc": "2.0", "method": "exit", "params": None})
+        assert server.ask(request(4, "shutdown", None))["result"] is None
+        server.write(frame({"jsonrpc": "2.0", "method": "exit", "params": None}))
         assert server.proc.wait(timeout=30) == 0
     finally:
         server.close()

@@ -27,6 +27,7 @@ from mcp_server.server import TOKEN_ENV
 from mcp_server.tools import READ_LINES, SNIPPET_LINES, build_server
 from semcode.engine import Engine
 from semcode.settings import Settings
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 
@@ -341,12 +342,6 @@ async def test_stdio(repo: Path, model: Path, tmp_path: Path) -> None:
         for tool, bad, message in SAFETY_CASES:  # tool errors; the process lives on
             await refused(client, repo, tool, bad, message)
     assert not stream_errors
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

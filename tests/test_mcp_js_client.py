@@ -24,6 +24,8 @@ from typing import Any
 
 import pytest
 
+from tests.ports import free_port
+
 pytestmark = pytest.mark.timeout(420)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -97,12 +99,6 @@ def assert_summary(summary: dict[str, Any], transport: str) -> None:
 def test_stdio(check_mjs: Path, repo: Path, model: Path, tmp_path: Path) -> None:
     summary = run_check(check_mjs, "--stdio", *semcode_mcp(repo, tmp_path / "index", model))
     assert_summary(summary, "stdio")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager

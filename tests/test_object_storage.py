@@ -36,6 +36,7 @@ from indexer.types import StoreError
 from mcp_server.tools import build_server
 from semcode.engine import Engine
 from semcode.settings import Settings
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -68,12 +69,6 @@ class S3:
         )  # fmt: skip
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def moto_server(port: int, **env: str) -> subprocess.Popen[bytes]:
