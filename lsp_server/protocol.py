@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import uuid
@@ -43,6 +44,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("lsp_server.server")
 
 
+async def _stop_on_ctrl_c(work: Awaitable[None], own_ctrl_c: bool) -> None:
+    """`work`, cancelled by Ctrl-C through the event loop's own handler: the kernel may hand the signal to any thread
+    (LanceDB's, the watcher's), and only the loop's wake-up pipe then wakes the main thread (asyncio's default
+    handler would wait for the next event, maybe forever)."""
+    if own_ctrl_c:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, task.cancel)
+    await work
+
+
 class MessagingServer(LanguageServer):
     """A LanguageServer that tells the user: background tasks whose failure is logged, messages and log lines,
     calls onto the event loop from other threads, and every handler error reported once (no traceback). Over stdio
@@ -57,11 +69,13 @@ class MessagingServer(LanguageServer):
         """Serve over stdio until the input ends or `exit`: pygls' stdio server with our reader (`serve_frames`)."""
         self._stop_event = stop = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
+        main = threading.current_thread() is threading.main_thread()
+        own_ctrl_c = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not ignored, not taken
         try:
-            asyncio.run(serve_frames(self, stdin or sys.stdin.buffer, stop))
+            asyncio.run(_stop_on_ctrl_c(serve_frames(self, stdin or sys.stdin.buffer, stop), own_ctrl_c))
         except BrokenPipeError:
             log.error("the client closed its end of the connection; stopping")
-        except (KeyboardInterrupt, SystemExit):
+        except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):
             pass
         finally:
             self.shutdown()

@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import logging
 import os
+import signal
 import sys
 import threading
 from collections.abc import Sequence
@@ -139,6 +140,30 @@ def http_app(engine: Engine, host: str, port: int, token: str | None) -> Any:
     return BearerToken(app, token) if token else app
 
 
+INTERRUPT_WAIT_S = 10.0  # how long a Ctrl-C waits for the write in progress before the process ends
+
+
+async def _serve_stdio(engine: Engine, own_ctrl_c: bool) -> None:
+    """The MCP server over stdio, where Ctrl-C ends the process at once (``_interrupted``): asyncio's own handler
+    would only cancel the server's task, which then waits for the thread reading stdin, so a server started by hand in
+    a terminal would not stop until stdin closed. The handler is the event loop's: the kernel may hand the signal to
+    any thread (LanceDB's, the watcher's), and the loop's wake-up pipe still wakes the main thread."""
+    import asyncio
+
+    if own_ctrl_c:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGINT, _interrupted, engine)
+    await build_server(engine).run_stdio_async()
+
+
+def _interrupted(engine: Engine) -> None:
+    """One ``semcode: interrupted`` line and exit 130. The write in progress may finish first, for up to
+    ``INTERRUPT_WAIT_S`` seconds; what was committed stays, as after a kill."""
+    os.write(sys.stderr.fileno(), b"semcode: interrupted\n")
+    engine.close()
+    engine.writer.join(INTERRUPT_WAIT_S)
+    os._exit(130)
+
+
 def serve(
     settings: Settings,
     roots: Sequence[Path],
@@ -162,7 +187,12 @@ def serve(
         else:
             start_indexing(engine)
         if http is None:
-            build_server(engine).run("stdio")
+            import anyio
+
+            # Ctrl-C is ours on the main thread where SIGINT is at its default (not ignored, nor an embedder's)
+            main = threading.current_thread() is threading.main_thread()
+            own_ctrl_c = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            anyio.run(_serve_stdio, engine, own_ctrl_c)
         else:
             import uvicorn
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -60,12 +61,15 @@ class Writer:
                 except Exception as e:
                     future.set_exception(e)
 
-    def join(self) -> None:
-        """Wait until the running job (if any) is done; call after ``close``. Interruptible (see ``result``)."""
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait until the running job (if any) is done, or `timeout` seconds; call after ``close``. True when it is
+        done. Interruptible (see ``result``)."""
         shutdown = threading.Thread(target=self._pool.shutdown, kwargs={"wait": True}, daemon=True)
         shutdown.start()
-        while shutdown.is_alive():
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while shutdown.is_alive() and (deadline is None or time.monotonic() < deadline):
             shutdown.join(POLL_S)
+        return not shutdown.is_alive()
 
     def close(self) -> None:
         """No new jobs; queued ones are cancelled; a running one finishes (a full run stops at its next file once

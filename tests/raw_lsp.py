@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -40,8 +41,9 @@ class RawServer:
         self.stderr_path, self.stderr = stderr, stderr.open("w")
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         self.proc = subprocess.Popen(
-            SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=cwd, env=env
-        )
+            SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, cwd=cwd, env=env,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a suite run with `&` ignores it
+        )  # fmt: skip
         self.answers: dict[Any, dict[str, Any]] = {}
         self.null_answers: list[dict[str, Any]] = []  # answers with "id": null (the id was unknown)
         self.notes: list[dict[str, Any]] = []  # notifications

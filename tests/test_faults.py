@@ -3,8 +3,10 @@
 A full disk (simulated with RLIMIT_FSIZE: a write past the limit fails with EFBIG, where a full disk gives ENOSPC;
 mounting a small tmpfs needs privileges a test cannot count on), a read-only index folder (for root, the child drops
 the capabilities that let root write anywhere), an index folder that vanishes between runs or while `watch` holds it,
-and SIGINT at several moments of start-up. Each ends with one ``semcode: error: ...`` line and exit 2 (or
-``semcode: interrupted`` and exit 130), never a traceback, and the index opens afterwards.
+SIGINT at several moments of start-up, and a Ctrl-C the kernel hands to a thread other than the main one
+(LanceDB's) during `watch`, `index` and the stdio servers (`mcp`, `lsp`). Each ends with one ``semcode: error: ...``
+line and exit 2 (or ``semcode: interrupted`` and exit 130; `watch` and `lsp` stop with 0), never a traceback, and the
+index opens afterwards.
 
 Children run with ``-B``: a child under a file size limit must not write (truncated) bytecode caches.
 """
@@ -28,6 +30,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+
+from tests.raw_lsp import RawServer, request
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-B", "-m", "lsp_server.cli"]
@@ -299,3 +303,67 @@ def test_a_ctrl_c_the_kernel_hands_to_another_thread_still_stops_the_command(
         kept = re.search(r"kept (\d+) of (\d+) files looked at", said)
         assert kept and int(kept[1]) < int(kept[2]), said[-3000:]
     assert repo.index_now().returncode == 0 and repo.finds("more_299")
+
+
+def lance_thread_up(pid: int, timeout: float = 120.0) -> None:
+    """Until `pid` runs a LanceDB thread (it has opened its index)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        names = [Path(f"/proc/{pid}/task/{t}/comm").read_text() for t in os.listdir(f"/proc/{pid}/task")]
+        if any(n.startswith("lance") for n in names):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no LanceDB thread in {pid} within {timeout} s")
+
+
+def quiet(pid: int, timeout: float = 120.0) -> None:
+    """Until `pid` used no CPU for a whole second (it waits for input)."""
+
+    def cpu() -> int:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+    deadline, last = time.monotonic() + timeout, -1
+    while time.monotonic() < deadline and (now := cpu()) != last:
+        last = now
+        time.sleep(1.0)
+
+
+def test_a_ctrl_c_the_kernel_hands_to_another_thread_stops_the_mcp_server(repo: Repo) -> None:
+    assert repo.index_now().returncode == 0
+    proc = subprocess.Popen(
+        [*CLI, "mcp", str(repo.root), *repo.flags()], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, cwd=ROOT, env=env(),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # a suite run with `&` ignores it
+    )  # fmt: skip
+    try:  # stdin stays open: a person at a terminal
+        lance_thread_up(proc.pid)
+        quiet(proc.pid)  # its start-up run over: nothing will wake its event loop
+        thread = interrupt_through_another_thread(proc.pid)
+        proc.wait(timeout=60)  # (not communicate: it would close stdin) before the fix: asleep in the event loop
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.stderr is not None
+    said = proc.stderr.read().decode(errors="replace")
+    assert proc.returncode == 130 and "Traceback" not in said, (thread, proc.returncode, said[-3000:])
+    assert said.strip().splitlines()[-1] == "semcode: interrupted", said[-3000:]
+    assert repo.index_now().returncode == 0
+
+
+def test_a_ctrl_c_the_kernel_hands_to_another_thread_stops_an_idle_language_server(repo: Repo, tmp_path: Path) -> None:
+    assert repo.index_now().returncode == 0
+    server = RawServer(tmp_path / "stderr.txt", cwd=repo.root)
+    try:
+        server.start(repo.root, repo.index, repo.model)
+        ready = lambda: server.ask(request(f"s{time.monotonic()}", "semcode/status", None))["result"]["state"]  # noqa: E731
+        deadline = time.monotonic() + 120
+        while ready() != "ready" and time.monotonic() < deadline:  # idle: nothing will wake its event loop
+            time.sleep(0.2)
+        thread = interrupt_through_another_thread(server.proc.pid)
+        server.proc.wait(timeout=60)  # before the fix: asleep in the event loop until the next message
+    finally:
+        server.close()
+    said = (tmp_path / "stderr.txt").read_text()
+    assert server.proc.returncode == 0 and "Traceback" not in said, (thread, server.proc.returncode, said[-3000:])
