@@ -448,8 +448,8 @@ def _forget(args: argparse.Namespace) -> int:
             print(f"semcode: {folder}: {why}", file=sys.stderr)
             refused += not args.all  # (--all: the cache may hold other things; they are only reported)
             continue
-        if not args.all and _shared(folder, args.repos[i]):  # an index of many repositories keeps the others
-            removed = _forget_repository(folder, args.repos[i])
+        removed = None if args.all else _forget_if_shared(folder, args.repos[i])
+        if removed is not None:  # an index of many repositories keeps the others
             print(f"removed {Path(args.repos[i]).resolve()} from {folder} ({removed} chunks)")
             continue
         delete_index(folder)
@@ -457,25 +457,20 @@ def _forget(args: argparse.Namespace) -> int:
     return 2 if refused else 0
 
 
-def _forget_repository(folder: Location, repo: str) -> int:
-    """Remove one repository's rows, records and marker entries from every model's tables of the index."""
+def _forget_if_shared(folder: Location, repo: str) -> int | None:
+    """When the index holds repositories other than `repo`: remove `repo`'s rows, records and marker entries from
+    every model's tables and return how many chunks went; else None (the whole index is `repo`'s to delete)."""
     from indexer.identity import repo_id
     from indexer.store import Store, describe_index
 
+    rid, models = repo_id(Path(repo)), describe_index(folder)
+    if not {r for model in models for r in model["repos"]} - {rid}:
+        return None
     removed = 0
-    for model in describe_index(folder):
+    for model in models:
         with Store.open(folder, model_id=model["model"], dim=model["dim"]) as store:
-            removed += store.forget_repo(repo_id(Path(repo)))
+            removed += store.forget_repo(rid)
     return removed
-
-
-def _shared(folder: Location, repo: str) -> bool:
-    """Whether the index holds repositories other than `repo` (then `forget REPO` removes that one only)."""
-    from indexer.identity import repo_id
-    from indexer.store import describe_index
-
-    held = {r for model in describe_index(folder) for r in model["repos"]}
-    return bool(held - {repo_id(Path(repo))})
 
 
 def _daemon(args: argparse.Namespace) -> int:
