@@ -12,13 +12,13 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from semcode.interrupts import raising, take_ctrl_c
 
 # NumPy's BLAS, before anything imports NumPy: semcode's NumPy work is small matrices (the torch-free query encoder,
 # vector checks), where a second OpenBLAS thread on a busy 2-core machine costs 30x (17 ms -> 590 ms per query,
@@ -26,10 +26,12 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 if TYPE_CHECKING:
+    from indexer.index import IndexReport
     from indexer.storage import Location
     from semcode import Engine, Settings
+    from semcode.workspace import Folder
 
-    from .cli_output import ProgressDisplay
+    from .cli_output import ProgressDisplay, WatchEvents
 
 DEMO_TEXTS = [
     "def add(a, b):\n    return a + b",
@@ -42,15 +44,18 @@ DEMO_TEXTS = [
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Exit codes: 0; 2 for what the user can fix, told in one ``semcode: error: ...`` line (bad
     input, a broken model, an I/O fault such as a full disk or a read-only or vanished index folder); 130 when
-    interrupted (Ctrl-C) at any moment, without a traceback."""
+    interrupted (Ctrl-C) at any moment, without a traceback. Run as the program (`argv` None), Ctrl-C ends the
+    process at once except where a command stops cleanly (``semcode.interrupts``)."""
+    if argv is None:
+        take_ctrl_c()
     try:
         return _main(argv)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # (called from Python, or a command's clean stop that did not catch it)
         print("semcode: interrupted", file=sys.stderr)
         return 130
     finally:
-        if argv is None:  # the program itself, not a caller in Python: it is about to exit
-            _interrupt_exits_at_once()
+        if argv is None:  # a server's event loop gives SIGINT back to Python's default when it closes
+            take_ctrl_c()
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -82,19 +87,6 @@ def _main(argv: Sequence[str] | None) -> int:
             raise  # a bug: its traceback
         print(f"semcode: error: {message}", file=sys.stderr)
         return 2
-
-
-def _interrupt_exits_at_once() -> None:
-    """From here on a Ctrl-C (while the interpreter joins threads and runs exit handlers, where a KeyboardInterrupt
-    would print a traceback) ends the process at once: one line, exit 130. Left alone when SIGINT is ignored."""
-    main_thread = threading.current_thread() is threading.main_thread()
-    if main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, _exit_interrupted)
-
-
-def _exit_interrupted(signum: int, frame: Any) -> None:
-    os.write(sys.stderr.fileno(), b"semcode: interrupted\n")
-    os._exit(130)
 
 
 def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
@@ -235,9 +227,11 @@ def _index(args: argparse.Namespace) -> int:
     if not args.paths:
         raise ValueError("name the repositories to index: semcode index PATH ...")
     engine = _engine(args, [index_root(p) for p in args.paths])
+    engine.load_encoder()  # (until the run starts, Ctrl-C ends the process at once: `semcode.interrupts`)
     display = ProgressDisplay(args.quiet or args.json)
     try:
-        reports = engine.update(lambda folder, p: display.update(folder.root, p), rebuild=args.rebuild)
+        with raising():
+            reports = engine.update(lambda folder, p: display.update(folder.root, p), rebuild=args.rebuild)
     except KeyboardInterrupt:
         display.close()
         return _interrupted(engine, display)
@@ -481,46 +475,57 @@ def _daemon(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    import queue
-
     from semcode.workspace import index_root
-    from semcode.writer import POLL_S
 
-    from .cli_output import ProgressDisplay, WatchEvents, fault_errno
+    from .cli_output import ProgressDisplay, WatchEvents
 
     engine = _engine(args, [index_root(args.path)])
+    engine.load_encoder()  # (until the run starts, Ctrl-C ends the process at once: `semcode.interrupts`)
     folder, events, display = engine.folders[0], WatchEvents(args.json), ProgressDisplay(args.quiet or args.json)
     try:
-        first = engine.update(lambda f, p: display.update(f.root, p))[folder.root]
+        with raising():
+            first = engine.update(lambda f, p: display.update(f.root, p))[folder.root]
     except KeyboardInterrupt:
         display.close()
         return _interrupted(engine, display)
     finally:
         display.close()
     try:  # Ctrl-C from here on (also while a line is printed) stops watching, never with a traceback
-        events.emit(
-            "indexed",
-            f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
-            f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
-            root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
-        )  # fmt: skip
-        failed: queue.Queue[Exception] = queue.Queue()  # a batch that could not be written (the watcher's thread)
-        try:
-            engine.watch(folder, on_report=events.update, on_error=failed.put)
-        except OSError as e:
-            print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
-            return 2
-        events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
-        while True:  # woken often: a Ctrl-C the kernel hands to another thread interrupts no blocking wait here
-            with contextlib.suppress(queue.Empty):
-                if fault_errno(error := failed.get(timeout=POLL_S)) is not None:
-                    raise error  # a full disk, a vanished index folder: `main` says so and exits 2
+        with raising():
+            return _watching(engine, folder, first, events)
     except KeyboardInterrupt:
         pass
     finally:
         engine.close_now()
     events.emit("stopped", "stopped")
     return 0
+
+
+def _watching(engine: Engine, folder: Folder, first: IndexReport, events: WatchEvents) -> int:
+    """`watch` after its first run: say so, then watch until a fault (exit 2 through `main`) or Ctrl-C."""
+    import queue
+
+    from semcode.writer import POLL_S
+
+    from .cli_output import fault_errno
+
+    events.emit(
+        "indexed",
+        f"{folder.root}: {first.files_seen} files ({first.files_changed} changed, {first.files_deleted} deleted), "
+        f"{first.chunks_encoded} chunks encoded in {first.seconds:.1f} s; index: {folder.index_dir}",
+        root=str(folder.root), index_dir=folder.index_dir, files=first.files_seen, changed=first.files_changed,
+    )  # fmt: skip
+    failed: queue.Queue[Exception] = queue.Queue()  # a batch that could not be written (the watcher's thread)
+    try:
+        engine.watch(folder, on_report=events.update, on_error=failed.put)
+    except OSError as e:
+        print(f"semcode: error: cannot watch {folder.root}: {e}", file=sys.stderr)
+        return 2
+    events.emit("watching", f"watching {folder.root} (Ctrl-C to stop)", root=str(folder.root))
+    while True:  # woken often: a Ctrl-C the kernel hands to another thread interrupts no blocking wait here
+        with contextlib.suppress(queue.Empty):
+            if fault_errno(error := failed.get(timeout=POLL_S)) is not None:
+                raise error  # a full disk, a vanished index folder: `main` says so and exits 2
 
 
 def _lsp(args: argparse.Namespace) -> int:

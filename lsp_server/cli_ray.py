@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from semcode.interrupts import raising
+
 from .cli_output import ProgressDisplay, print_report
 
 if TYPE_CHECKING:
@@ -27,8 +29,9 @@ def index_on_ray(args: argparse.Namespace, settings: Settings) -> int:
         raise ValueError("--rebuild does not go with --ray: delete the index first (semcode forget)")
     display = ProgressDisplay(args.quiet or args.json)
     try:
-        job = run(paths, settings, address=address, repos_file=args.repos,
-                  progress=lambda p: display.update(Path("ray"), p))  # fmt: skip
+        with raising():
+            job = run(paths, settings, address=address, repos_file=args.repos,
+                      progress=lambda p: display.update(Path("ray"), p))  # fmt: skip
     except KeyboardInterrupt:
         print("\nsemcode: interrupted; what was committed stays: run the same command to finish", file=sys.stderr)
         return 130

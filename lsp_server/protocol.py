@@ -38,6 +38,8 @@ from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 
+from semcode import interrupts
+
 if TYPE_CHECKING:
     from indexer.index import Progress
 
@@ -69,10 +71,8 @@ class MessagingServer(LanguageServer):
         """Serve over stdio until the input ends or `exit`: pygls' stdio server with our reader (`serve_frames`)."""
         self._stop_event = stop = threading.Event()
         self.protocol.set_writer(StdoutWriter(stdout or sys.stdout.buffer))
-        main = threading.current_thread() is threading.main_thread()
-        own_ctrl_c = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # not ignored, not taken
         try:
-            asyncio.run(_stop_on_ctrl_c(serve_frames(self, stdin or sys.stdin.buffer, stop), own_ctrl_c))
+            asyncio.run(_stop_on_ctrl_c(serve_frames(self, stdin or sys.stdin.buffer, stop), interrupts.owned()))
         except BrokenPipeError:
             log.error("the client closed its end of the connection; stopping")
         except (KeyboardInterrupt, SystemExit, asyncio.CancelledError):

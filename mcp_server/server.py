@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from semcode import interrupts
 from semcode.engine import Engine
 from semcode.settings import Settings
 from semcode.workspace import Folder
@@ -189,16 +190,14 @@ def serve(
         if http is None:
             import anyio
 
-            # Ctrl-C is ours on the main thread where SIGINT is at its default (not ignored, nor an embedder's)
-            main = threading.current_thread() is threading.main_thread()
-            own_ctrl_c = main and signal.getsignal(signal.SIGINT) is signal.default_int_handler
-            anyio.run(_serve_stdio, engine, own_ctrl_c)
+            anyio.run(_serve_stdio, engine, interrupts.owned())
         else:
             import uvicorn
 
             print(f"semcode mcp: serving {', '.join(str(f.root) for f in engine.folders)} on "
                   f"http://{host}:{port}{MCP_PATH}", file=sys.stderr, flush=True)  # fmt: skip
-            uvicorn.run(app, host=host, port=port, log_level="warning")
+            with interrupts.raising():  # uvicorn stops gracefully, then raises the signal it caught again
+                uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stops = engine.close()
         threading.Thread(target=lambda: [stop() for stop in stops], daemon=True).start()
