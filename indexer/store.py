@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -36,10 +36,10 @@ import pyarrow as pa
 from lancedb.index import FTS, IvfPq
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
+from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, StoreError
 
-_BATCH = 1000  # paths / hashes per SQL IN-list
 # With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
 # LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
 NPROBES = 32
@@ -158,127 +158,6 @@ def table_names(model_id: str) -> dict[str, str]:
     slug = re.sub(r"[^a-z0-9]+", "_", model_id.lower()).strip("_")[:40] or "model"
     tag = hashlib.blake2b(model_id.encode("utf-8"), digest_size=4).hexdigest()
     return {kind: f"{kind}_{slug}_{tag}" for kind in ("chunks", "vectors", "files")}
-
-
-# ------------------------------------------------------------------------------------------------- SQL helpers
-
-
-def sql_str(value: str) -> str:
-    """A SQL string literal: single quotes doubled."""
-    return "'" + value.replace("'", "''") + "'"
-
-
-def sql_in(column: str, values: Iterable[str]) -> str:
-    return f"{column} IN ({', '.join(sql_str(v) for v in values)})"
-
-
-def _batches(items: Sequence[str], size: int = _BATCH) -> Iterator[Sequence[str]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-_REGEX_SPECIAL = set(".^$*+?()[]{}|\\")
-
-
-def _escape(ch: str) -> str:
-    # Only the metacharacters: the pattern runs both in Python `re` and in Rust `regex` (DataFusion regexp_like),
-    # and Rust rejects some escapes Python's re.escape writes.
-    return "\\" + ch if ch in _REGEX_SPECIAL else ch
-
-
-def glob_to_regex(glob: str) -> str:
-    """Translate a path glob to an anchored regex that Python and Rust read alike.
-
-    ``*`` and ``?`` stay within one path segment, ``**`` (or any longer run of ``*``) crosses segments (``a/**/b``
-    also matches ``a/b``), ``[...]`` is a character class as in fnmatch and gitignore (see ``_glob_class``). A pattern
-    without ``/`` matches the file name at any depth (``*.go``); a leading ``/`` anchors at the repository root; a
-    trailing ``/`` matches everything below a directory. Raises ValueError for a class that matches nothing.
-    """
-    pat = glob.strip()
-    anchored = "/" in pat.rstrip("/")
-    pat = pat.lstrip("/")
-    if pat.endswith("/"):
-        pat += "**"
-    out = [] if anchored else ["(?:.*/)?"]
-    i = 0
-    while i < len(pat):
-        c = pat[i]
-        run = len(pat) - i - len(pat[i:].lstrip("*")) if c == "*" else 0  # a run of 2+ stars is "**"
-        if run >= 2 and pat.startswith("/", i + run):
-            out.append("(?:.*/)?")
-            i += run + 1
-        elif run >= 2:
-            out.append(".*")
-            i += run
-        elif c == "*":
-            out.append("[^/]*")
-            i += 1
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[" and (cls := _glob_class(glob, pat, i)) is not None:
-            out.append(cls[0])
-            i = cls[1]
-        else:
-            out.append(_escape(c))
-            i += 1
-    return "^" + "".join(out) + "$"
-
-
-_CLASS_SPECIAL = set("\\[]^-&~")  # escaped inside a class: Rust also reads &&, -- and ~~ as set operations
-
-
-def _class_char(ch: str) -> str:
-    return "\\" + ch if ch in _CLASS_SPECIAL else ch
-
-
-def _glob_class(glob: str, pat: str, i: int) -> tuple[str, int] | None:
-    """(the regex of the class that opens at ``pat[i] == "["``, the index after it), or None when no ``]`` closes it
-    (the ``[`` is then a literal). As in fnmatch and gitignore: a leading ``!`` or ``^`` negates, a ``]`` first (after
-    the negation) is a member (``[]]``, ``[!]]``), ``a-z`` is a range; a negated class never matches ``/``."""
-    j = i + 1
-    negated = pat[j : j + 1] in ("!", "^")
-    j += 1 if negated else 0
-    end = pat.find("]", j + 1)  # the first member is never the closing "]"
-    if end == -1:
-        return None
-    body, members, k = pat[j:end], [], 0
-    while k < len(body):
-        if k + 2 < len(body) and body[k + 1] == "-":
-            if body[k] <= body[k + 2]:  # a reversed range matches nothing (fnmatch drops it)
-                members.append(f"{_class_char(body[k])}-{_class_char(body[k + 2])}")
-            k += 3
-        else:
-            members.append(_class_char(body[k]))
-            k += 1
-    if negated:
-        return "[^/" + "".join(members) + "]", end + 1
-    if not members:
-        raise ValueError(f"path glob {glob!r}: the class {pat[i : end + 1]!r} matches nothing")
-    return "[" + "".join(members) + "]", end + 1
-
-
-def path_regex(glob: str) -> str:
-    """``glob_to_regex``, checked: ValueError (naming the glob, never SQL) for a pattern no regex engine takes."""
-    regex = glob_to_regex(glob)
-    try:
-        re.compile(regex)
-    except re.error as e:
-        raise ValueError(f"path glob {glob[:80]!r} is not a valid pattern ({e})") from None
-    return regex
-
-
-def _filters(repo: str | None, languages: Sequence[str] | None, path_glob: str | None) -> str | None:
-    """The SQL filter of a search. The glob is applied here alone, by LanceDB's ``regexp_like`` (Rust's linear-time
-    regex); a second check of the rows with Python's backtracking ``re`` took exponential time on ``*a*a*a...``."""
-    parts = []
-    if repo is not None:
-        parts.append(f"repo = {sql_str(repo)}")
-    if languages:
-        parts.append(sql_in("language", languages))
-    if path_glob:
-        parts.append(f"regexp_like(path, {sql_str(path_regex(path_glob))})")
-    return " AND ".join(parts) if parts else None
 
 
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b|_)|[A-Z]?[a-z]+|[A-Z]+|\d+")
@@ -450,7 +329,7 @@ class Store:
         """The vectors already stored for these content hashes (the others need embedding)."""
         found: dict[str, np.ndarray] = {}
         unique = list(dict.fromkeys(hashes))
-        for batch in _batches(unique):
+        for batch in batches(unique):
             table = (
                 self._vectors.search()
                 .where(sql_in("content_hash", batch))
@@ -490,9 +369,7 @@ class Store:
         by_file: dict[tuple[str, str], list[tuple[str, StoredChunk, np.ndarray]]] = {}
         for row in rows:
             by_file.setdefault((row[1].repo, row[1].path), []).append(row)
-        files = list(file_chunks)
-        for start in range(0, len(files), _BATCH):
-            batch = files[start : start + _BATCH]
+        for batch in batches(list(file_chunks)):
             batch_rows = [r for f in batch for r in by_file.get(f, [])]
             paths_by_repo: dict[str, list[str]] = {}
             for repo, path in batch:
@@ -508,7 +385,7 @@ class Store:
     def delete_files(self, repo: str, paths: list[str]) -> None:
         """Forget these files: their chunks and their file records (cached vectors stay for reuse)."""
         unique = list(dict.fromkeys(paths))
-        for batch in _batches(unique):
+        for batch in batches(unique):
             where = f"repo = {sql_str(repo)} AND {sql_in('path', batch)}"
             self._chunks.delete(where)
             self._files.delete(where)
@@ -618,7 +495,7 @@ class Store:
             return []
         query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
         query = query.nprobes(NPROBES).refine_factor(REFINE_FACTOR)  # used only once a vector index exists
-        where = _filters(repo, languages, path_glob)
+        where = search_filter(repo, languages, path_glob)
         if where:
             query = query.where(where, prefilter=True)
         table = query.select([*_CHUNK_FIELDS, "_distance"]).limit(limit).to_arrow()
@@ -637,7 +514,7 @@ class Store:
         if limit <= 0 or not re.search(r"\w", query):
             return []
         builder = self._chunks.search(query, query_type="fts", fts_columns=["text", "names"])
-        where = _filters(repo, languages, path_glob)
+        where = search_filter(repo, languages, path_glob)
         if where:
             builder = builder.where(where, prefilter=True)
         table = builder.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow()
@@ -749,7 +626,7 @@ class Store:
         orphans = [h for h in cached if h not in live]
         if len(orphans) <= max(len(live), 1000):
             return
-        for batch in _batches(orphans):
+        for batch in batches(orphans):
             self._vectors.delete(sql_in("content_hash", batch))
 
     def _tables(self) -> list[tuple[str, Any]]:

@@ -397,23 +397,16 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _indexes(args: argparse.Namespace) -> int:
-    from indexer.identity import is_index
-    from indexer.storage import location
-    from indexer.store import describe_index
-    from semcode.config import indexes_dir
+    from semcode.indexes import cached, describe
     from semcode.settings import Settings
 
-    base = indexes_dir()
-    places = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
-    places += [location(p) for p in sorted(base.iterdir() if base.is_dir() else [])]
-    for folder in (p for p in places if is_index(p)):
-        models = describe_index(folder)
-        size = folder.size()
+    named = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
+    for info in describe([*named, *cached()]):
         if args.json:
-            print(json.dumps({"indexDir": str(folder), "bytes": size, "models": models}))
+            print(json.dumps({"indexDir": str(info.location), "bytes": info.size, "models": info.models}))
             continue
-        print(f"{folder}  ({size / 1e6:.1f} MB)")
-        for m in models:
+        print(f"{info.location}  ({info.size / 1e6:.1f} MB)")
+        for m in info.models:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["updated"])) if m["updated"] else "never"
             for repo, counts in sorted(m["repos"].items()):
                 cut = "  INCOMPLETE" if repo in m["incomplete"] else ""
@@ -422,49 +415,29 @@ def _indexes(args: argparse.Namespace) -> int:
 
 
 def _forget(args: argparse.Namespace) -> int:
-    from indexer.identity import delete_index, is_index
-    from indexer.storage import location
-    from semcode.config import indexes_dir
+    from semcode.indexes import cached, forget
 
     if args.all == bool(args.repos):
         raise ValueError("name the repositories whose index to delete, or --all (not both)")
     if args.all:  # the local cache only: a shared index on object storage is deleted by naming it (--index-dir)
-        base = indexes_dir()
-        targets = [location(p) for p in sorted(base.iterdir())] if base.is_dir() else []
+        targets: list[tuple[Location, Path | None]] = [(place, None) for place in cached()]
     else:
         settings = _settings(args)
         # a repository deleted since it was indexed still names its index (the folder's name hashes the path)
-        targets = [settings.index_location(settings.index_dir_for(Path(r).resolve())) for r in args.repos]
+        repos = [Path(r).resolve() for r in args.repos]
+        targets = [(settings.index_location(settings.index_dir_for(r)), r) for r in repos]
     refused = 0
-    for i, folder in enumerate(targets):
-        if not is_index(folder):
-            why = "not a semcode index (no marker); left alone" if folder.exists() else "no index there"
-            print(f"semcode: {folder}: {why}", file=sys.stderr)
+    for place, repo in targets:
+        done = forget(place, repo)
+        if done.outcome in ("not-an-index", "missing"):
+            why = "not a semcode index (no marker); left alone" if done.outcome == "not-an-index" else "no index there"
+            print(f"semcode: {place}: {why}", file=sys.stderr)
             refused += not args.all  # (--all: the cache may hold other things; they are only reported)
-            continue
-        removed = None if args.all else _forget_if_shared(folder, args.repos[i])
-        if removed is not None:  # an index of many repositories keeps the others
-            print(f"removed {Path(args.repos[i]).resolve()} from {folder} ({removed} chunks)")
-            continue
-        delete_index(folder)
-        print(f"deleted {folder}")
+        elif done.outcome == "removed":  # an index of many repositories keeps the others
+            print(f"removed {repo} from {place} ({done.chunks} chunks)")
+        else:
+            print(f"deleted {place}")
     return 2 if refused else 0
-
-
-def _forget_if_shared(folder: Location, repo: str) -> int | None:
-    """When the index holds repositories other than `repo`: remove `repo`'s rows, records and marker entries from
-    every model's tables and return how many chunks went; else None (the whole index is `repo`'s to delete)."""
-    from indexer.identity import repo_id
-    from indexer.store import Store, describe_index
-
-    rid, models = repo_id(Path(repo)), describe_index(folder)
-    if not {r for model in models for r in model["repos"]} - {rid}:
-        return None
-    removed = 0
-    for model in models:
-        with Store.open(folder, model_id=model["model"], dim=model["dim"]) as store:
-            removed += store.forget_repo(rid)
-    return removed
 
 
 def _daemon(args: argparse.Namespace) -> int:

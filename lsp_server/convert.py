@@ -13,8 +13,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.uris import from_fs_path
 
 from indexer.chunk import chunk_header
-from semcode.engine import MODES, SearchQuery
 from semcode.limits import check_limit, check_line, short
+from semcode.query import MODES, SearchQuery
 
 if TYPE_CHECKING:
     from indexer.store import Hit, StoredChunk

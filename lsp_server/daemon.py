@@ -158,7 +158,7 @@ class Daemon:
 def search_rows(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[str, Any]:
     """A search request's answer, cold (the CLI's own process) or warm (the daemon): the hits, and when there are
     none, how many files the folder's index holds (0: it was never indexed)."""
-    from semcode.engine import SearchQuery
+    from semcode.query import SearchQuery
 
     q = SearchQuery(args["query"], args["limit"], args["mode"], args.get("paths"), args.get("languages"))
     hits = engine.search(q, repo=args.get("repo"), everywhere=args.get("everywhere", False))

@@ -39,7 +39,8 @@ from pygls.exceptions import (
 )
 from pygls.uris import from_fs_path, to_fs_path
 
-from semcode.engine import Engine, SearchQuery
+from semcode.engine import Engine
+from semcode.query import SearchQuery
 from semcode.workspace import Folder
 
 from .convert import field, hit_json, limit_of, line_of, origin_json, search_query, str_list, symbol_information

@@ -19,8 +19,9 @@ from pydantic import BaseModel, Field
 
 from indexer.chunk import chunk_header
 from indexer.discover import secret_pattern
-from semcode.engine import Engine, SearchQuery
+from semcode.engine import Engine
 from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LINES, MAX_PATH_GLOBS, MAX_QUERY_CHARS, MCP_MAX_LIMIT
+from semcode.query import SearchQuery
 from semcode.workspace import Folder, PathOutside
 
 if TYPE_CHECKING:

@@ -18,8 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .engine import Engine, SearchQuery
+from .engine import Engine
 from .limits import LimitWarning
+from .query import SearchQuery
 from .settings import Settings
 from .workspace import Folder, index_root
 

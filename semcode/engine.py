@@ -16,7 +16,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,14 +23,13 @@ from .limits import (
     SEARCH_DEADLINE_S,
     Deadline,
     check_glob,
-    check_globs,
     check_languages,
     check_limit,
     check_line,
-    cut_query,
     model_text,
-    short,
 )
+from .lines import Lines, cut_lines, source_lines
+from .query import SearchQuery
 from .settings import Settings
 from .workspace import Folder, PathOutside
 from .writer import Writer, result
@@ -42,53 +40,12 @@ if TYPE_CHECKING:
     from encoder import Encoder
     from encoder.query_numpy import NumpyQueryEncoder
     from indexer.index import IndexOptions, IndexReport, Progress
-    from indexer.search import Mode
     from indexer.storage import Location
     from indexer.store import Hit, Store, StoredChunk
 
 F = TypeVar("F", bound=Folder)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
-MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
-
-
-@dataclass(frozen=True)
-class SearchQuery:
-    """One search: every front door parses its request into this. The limits of ``semcode.limits`` are enforced
-    here: a bad or oversized field raises ValueError naming it; a query over ``MAX_QUERY_CHARS`` is cut, and
-    ``warnings`` says so (front doors pass it on). ``paths`` and ``languages`` become tuples without duplicates,
-    language names lower-cased."""
-
-    query: str
-    limit: int = 10
-    mode: Mode = "hybrid"
-    paths: Sequence[str] | None = None  # globs; a hit matches any of them
-    languages: Sequence[str] | None = None
-    warnings: tuple[str, ...] = field(default=(), init=False, compare=False)  # what was cut, for the caller
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.query, str):
-            raise ValueError("the query must be a string")
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {short(self.mode)}")
-        check_limit(self.limit)
-        query, note = cut_query(self.query)
-        object.__setattr__(self, "query", query)  # (frozen: normalised once, here)
-        object.__setattr__(self, "paths", check_globs(self.paths))
-        object.__setattr__(self, "languages", check_languages(self.languages))
-        object.__setattr__(self, "warnings", () if note is None else (note,))
-
-
-@dataclass(frozen=True)
-class Lines:
-    """Lines of an indexed file (0-based, end inclusive), as ``Engine.read`` returns them."""
-
-    path: str
-    start_line: int
-    end_line: int
-    total_lines: int
-    text: str
-    truncated: bool  # the range was cut to the line or character bound
 
 
 class Engine:
@@ -468,7 +425,7 @@ class Engine:
         if not scopes:
             return []  # (before importing LanceDB: a server's first query may come before any index exists)
         from indexer.search import search
-        from indexer.store import path_regex
+        from indexer.sql import path_regex
 
         for pattern in q.paths or ():
             path_regex(pattern)  # a broken glob is refused before any search runs
@@ -562,36 +519,8 @@ class Engine:
         if record is None or record.status != "indexed":
             why = f"skipped ({record.reason})" if record is not None else "not in the index"
             raise FileNotFoundError(f"{rel}: {why}; only indexed files of {folder.root} can be read")
-        lines = self._read_lines(folder, rel)
-        start = max(0, start_line or 0)
-        end = len(lines) - 1 if end_line is None else min(end_line, len(lines) - 1)
-        if start > end and lines:
-            raise ValueError(f"{rel}: no lines in {start}..{end} (the file has {len(lines)} lines)")
-        stop = end if max_lines is None else min(end, start + max_lines - 1)
-        chosen: list[str] = []
-        size = 0
-        for line in lines[start : stop + 1]:
-            if max_chars is not None and size + len(line) + 1 > max_chars and chosen:
-                break
-            chosen.append(line if max_chars is None else line[:max_chars])
-            size += len(line) + 1
-        last = start + len(chosen) - 1
-        return Lines(rel, start, last, len(lines), "\n".join(chosen), truncated=last < end)
-
-    def _read_lines(self, folder: Folder, rel: str) -> list[str]:
-        """The file's lines as the chunker numbers them (split at "\n" only), read and checked as indexing reads
-        a file (encodings with a BOM, and every content check: a file that took a secret since it was indexed is
-        refused)."""
-        from indexer.read import read_source
-        from indexer.types import Skip
-
-        src = read_source(folder.root, rel, self.settings.discover_options())
-        if isinstance(src, Skip):
-            raise FileNotFoundError(f"{rel}: {src.reason}; it cannot be read")
-        lines = src.text.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()  # the text's final newline ends its last line
-        return [line.removesuffix("\r") for line in lines]
+        lines = source_lines(folder.root, rel, self.settings.discover_options())
+        return cut_lines(rel, lines, start_line, end_line, max_lines=max_lines, max_chars=max_chars)
 
     def skipped_files(self, folder: Folder) -> list[tuple[str, str]]:
         """(path, reason) of every file the folder's index skipped."""

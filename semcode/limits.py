@@ -1,6 +1,6 @@
 """Every limit on the size of a request, in one place, and the small helpers that enforce them.
 
-The core enforces them (``semcode.engine.SearchQuery``, ``Engine.search``, ``Engine.related``, ``Engine.read``), so
+The core enforces them (``semcode.query.SearchQuery``, ``Engine.search``, ``Engine.related``, ``Engine.read``), so
 every front door (CLI, LSP, MCP, the Python API) gets the same limits; the MCP tool schemas take their numbers from
 here. Past a limit a request is refused with a ``ValueError`` naming the field, except the query, which is cut:
 

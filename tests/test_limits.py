@@ -22,11 +22,10 @@ from mcp import Client
 from pygls.exceptions import JsonRpcInvalidParams
 
 import semcode
-from indexer.store import glob_to_regex
+from indexer.sql import glob_to_regex
 from lsp_server.cli import main as cli_main
 from mcp_server.tools import build_server
 from semcode.api import Hit
-from semcode.engine import SearchQuery
 from semcode.limits import (
     MAX_GLOB_CHARS,
     MAX_LANGUAGES,
@@ -39,6 +38,7 @@ from semcode.limits import (
     SearchTimeout,
     model_text,
 )
+from semcode.query import SearchQuery
 from tests.test_lsp import request, session, wait_until_settled
 
 pytestmark = pytest.mark.timeout(180)

@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from indexer.store import FileRecord, Store, StoredChunk, StoreError, glob_to_regex, names_text, table_names
+from indexer.sql import glob_to_regex
+from indexer.store import FileRecord, Store, StoredChunk, StoreError, names_text, table_names
 from indexer.types import Chunk
 
 DIM = 8

@@ -1,0 +1,41 @@
+"""One search request, as every front door parses it: ``SearchQuery`` holds it to ``semcode.limits`` once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .limits import check_globs, check_languages, check_limit, cut_query, short
+
+if TYPE_CHECKING:
+    from indexer.search import Mode
+
+MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """One search: every front door parses its request into this. The limits of ``semcode.limits`` are enforced
+    here: a bad or oversized field raises ValueError naming it; a query over ``MAX_QUERY_CHARS`` is cut, and
+    ``warnings`` says so (front doors pass it on). ``paths`` and ``languages`` become tuples without duplicates,
+    language names lower-cased."""
+
+    query: str
+    limit: int = 10
+    mode: Mode = "hybrid"
+    paths: Sequence[str] | None = None  # globs; a hit matches any of them
+    languages: Sequence[str] | None = None
+    warnings: tuple[str, ...] = field(default=(), init=False, compare=False)  # what was cut, for the caller
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.query, str):
+            raise ValueError("the query must be a string")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, got {short(self.mode)}")
+        check_limit(self.limit)
+        query, note = cut_query(self.query)
+        object.__setattr__(self, "query", query)  # (frozen: normalised once, here)
+        object.__setattr__(self, "paths", check_globs(self.paths))
+        object.__setattr__(self, "languages", check_languages(self.languages))
+        object.__setattr__(self, "warnings", () if note is None else (note,))
