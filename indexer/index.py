@@ -277,7 +277,11 @@ def prepare_file(
 
 
 def write_prepared(
-    store: Store, files: Sequence[tuple[str, os.stat_result, Prepared | Skip]], vectors: dict[str, np.ndarray]
+    store: Store,
+    files: Sequence[tuple[str, os.stat_result, Prepared | Skip]],
+    vectors: dict[str, np.ndarray],
+    *,
+    vectors_cached: bool = False,
 ) -> tuple[int, int]:
     """Commit prepared files (``(repo, stat at the walk, prepare_file's result)``, of one repository or several):
     their chunk rows in one merge (``vectors`` holds a vector for every chunk's content hash), then their records.
@@ -295,7 +299,7 @@ def write_prepared(
             rows[(repo, item.path)] = [(StoredChunk.from_chunk(repo, c), vectors[c.content_hash]) for c in item.chunks]
         records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, item.digest, "indexed", None))
     if rows:
-        store.replace_chunks(rows)
+        store.replace_chunks(rows, vectors_cached=vectors_cached)
     store.upsert_files(records)
     changed = [item for _, _, item in files if isinstance(item, Prepared) and item.chunks is not None]
     return len(changed), sum(len(item.chunks or ()) for item in changed)
@@ -487,7 +491,8 @@ def _write_batch(
     missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
     if missing:
         vectors.update(_encode_in_slices(run, missing, encoding))
-    files, chunks = write_prepared(store, [(run.repo, st, item) for st, item in batch], vectors)
+    # (every vector is in the cache: found there, or kept by its encoding slice)
+    files, chunks = write_prepared(store, [(run.repo, st, item) for st, item in batch], vectors, vectors_cached=True)
     report.files_changed += files
     report.chunks_written += chunks
     return len(batch)

@@ -342,6 +342,14 @@ class Store:
                 found[h] = v
         return found
 
+    def _known_hashes(self, hashes: list[str]) -> set[str]:
+        """Which of these content hashes the vector cache holds (their vectors are not read)."""
+        known: set[str] = set()
+        for batch in batches(list(dict.fromkeys(hashes))):
+            table = self._vectors.search().where(sql_in("content_hash", batch)).select(["content_hash"]).limit(None)
+            known.update(table.to_arrow()["content_hash"].to_pylist())
+        return known
+
     def replace_file_chunks(self, repo: str, path_chunks: dict[str, list[tuple[StoredChunk, np.ndarray]]]) -> None:
         """Make the chunks of each file in `path_chunks` exactly the given ones (an empty list clears a file).
 
@@ -350,9 +358,16 @@ class Store:
         vector cache (insert if absent)."""
         self.replace_chunks({(repo, path): pairs for path, pairs in path_chunks.items()})
 
-    def replace_chunks(self, file_chunks: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]]) -> None:
+    def replace_chunks(
+        self,
+        file_chunks: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]],
+        *,
+        vectors_cached: bool = False,
+    ) -> None:
         """``replace_file_chunks`` for files of any repositories, keyed by (repo, path): one merge_insert per 1000
-        files whatever the repositories (a distributed job writes many small repositories in few commits)."""
+        files whatever the repositories (a distributed job writes many small repositories in few commits).
+        `vectors_cached`: the caller has put every vector in the cache already (an indexing run does, slice by
+        slice, as it encodes), so the cache is not checked again (a read of every content hash of the batch)."""
         if not file_chunks:
             return
         keys: set[str] = set()
@@ -365,7 +380,8 @@ class Store:
                 if key not in keys:  # an exact duplicate row would make the merge ambiguous
                     keys.add(key)
                     rows.append((key, chunk, self._check_vector(vector)))
-        self.cache_vectors({c.content_hash: v for _k, c, v in rows})
+        if not vectors_cached:
+            self.cache_vectors({c.content_hash: v for _k, c, v in rows})
         by_file: dict[tuple[str, str], list[tuple[str, StoredChunk, np.ndarray]]] = {}
         for row in rows:
             by_file.setdefault((row[1].repo, row[1].path), []).append(row)
@@ -447,7 +463,7 @@ class Store:
         """Keep these vectors by content hash (insert if absent): an indexing run calls it every few seconds of
         encoding, so a killed run loses at most the last slice of its work."""
         vectors = {h: self._check_vector(v) for h, v in vectors.items()}
-        known = self.cached_vectors(list(vectors))
+        known = self._known_hashes(list(vectors))
         new = {h: v for h, v in vectors.items() if h not in known}
         if not new:
             return  # no commit, no new table version

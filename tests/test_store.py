@@ -191,6 +191,21 @@ def test_cached_vectors(store: Store) -> None:
     assert after["versions"][name] == before["versions"][name]  # no commit to the vector cache
 
 
+def test_new_vectors_go_to_the_cache_unless_the_caller_cached_them(store: Store) -> None:
+    fresh = chunk("lib/fresh.py", "def fresh(): return 1", symbol="fresh")
+    store.replace_chunks({(REPO, "lib/fresh.py"): [(fresh, unit(3))]})
+    assert set(store.cached_vectors([fresh.content_hash])) == {fresh.content_hash}
+    # an indexing run caches each slice as it encodes: the commit then leaves the cache alone (no read, no commit)
+    other = chunk("lib/other.py", "def other(): return 2", symbol="other")
+    store.cache_vectors({other.content_hash: unit(4)})
+    before = store.stats()
+    store.replace_chunks({(REPO, "lib/other.py"): [(other, unit(4))]}, vectors_cached=True)
+    after = store.stats()
+    name = table_names(MODEL)["vectors"]
+    assert after["versions"][name] == before["versions"][name] and after["rows"] == before["rows"] + 1
+    assert [h.chunk.symbol for h in store.search_vector(unit(4), 1)] == ["other"]
+
+
 def test_files_upsert_and_read(store: Store) -> None:
     a = FileRecord(REPO, "a.py", 10, 111, "ha", "indexed", None)
     b = FileRecord(REPO, "b.bin", 99, 222, "hb", "skipped", "binary")
