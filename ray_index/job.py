@@ -186,9 +186,20 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
         except ConnectionError as e:  # no cluster there: the user's to fix, in one line
             raise ValueError(f"cannot join the Ray cluster at {target!r} ({e})") from e
     else:
+        quiet_token_auth()
         ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **quiet)
     _quiet_data()
     return True
+
+
+def quiet_token_auth() -> None:
+    """Ray's secure default for a new local cluster, token authentication, goes unsaid (Ray warns that it is on);
+    its warning that authentication is off is still printed."""
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_token_auth_on)
+
+
+def _token_auth_on(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
 def _quiet_data() -> None:

@@ -271,3 +271,16 @@ def test_the_job_writes_to_object_storage_what_one_process_writes(tmp_path, mode
         assert_same_index(job_uri, one_uri, model)
         again = run(list(repos), settings(model, job_uri), options=options())
         assert (again.files_changed, again.chunks_encoded) == (0, 0)
+
+
+def test_rays_notice_that_token_authentication_is_on_goes_unsaid_and_its_warning_that_it_is_off_stays(caplog):
+    from ray._private.authentication import authentication_token_setup as ray_auth
+
+    from ray_index.job import quiet_token_auth
+
+    quiet_token_auth()
+    with caplog.at_level("WARNING", logger=ray_auth.logger.name):
+        ray_auth._warn_token_auth_enabled()  # what `ray.init()` says starting a local cluster with the default
+        ray_auth._warn_token_auth_disabled()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("Token authentication is disabled"), said
