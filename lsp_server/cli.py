@@ -143,7 +143,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from encoder.tiny import write_tiny_checkpoint
 
-    with tempfile.TemporaryDirectory(prefix="semcode-demo-") as tmp:
+    with raising(), tempfile.TemporaryDirectory(prefix="semcode-demo-") as tmp:  # (Ctrl-C: the folder goes too)
         model = None
         if args.tiny:
             model = str(write_tiny_checkpoint(Path(tmp) / "tiny-modernbert"))
