@@ -65,7 +65,7 @@ def related(
     chunk = store.chunk_at(repo, path, line)
     if chunk is None:
         return None, []
-    vector = store.cached_vectors([chunk.content_hash]).get(chunk.content_hash)
+    vector = store.row_vector(chunk)
     if vector is None:
         return chunk, []
     hits = store.search_vector(vector, limit * 2 + 8, repo=None, languages=languages, path_glob=path_glob)

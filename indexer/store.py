@@ -575,6 +575,13 @@ class Store:
             return None
         return min(chunks, key=lambda c: (c.end_byte - c.start_byte, -c.start_byte))
 
+    def row_vector(self, chunk: StoredChunk) -> np.ndarray | None:
+        """The vector stored in `chunk`'s own row (None when the row is gone). Not the vector cache's copy: a
+        concurrent compaction may prune that (``_prune_vectors``) before an indexing run commits the rows."""
+        where = f"key = {sql_str(_row_key(chunk))}"
+        table = self._chunks.search().where(where).select(["vector"]).limit(1).to_arrow()
+        return _vectors(table["vector"], self.dim)[0] if table.num_rows else None
+
     # -- maintenance ----------------------------------------------------------------------------------------------
 
     def only_repo(self) -> str | None:

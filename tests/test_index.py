@@ -243,6 +243,10 @@ def test_search_modes_and_related(tmp_path, enc):
     assert chunk is not None and chunk.symbol == "function_2"
     assert hits and all(not (h.chunk.path == "pkg/mod_2.py" and h.chunk.start_line <= 3) for h in hits)
     assert related(store, repo_id(root), "pkg/mod_2.py", 500) == (None, [])
+    # the query vector is the row's own: an emptied vector cache (pruned by another process's compaction while
+    # an indexing run had not committed its rows yet) changes nothing
+    store._vectors.delete("true")
+    assert related(store, repo_id(root), "pkg/mod_2.py", 1, limit=5) == (chunk, hits)
 
 
 def test_cli_related(tmp_path, model):
