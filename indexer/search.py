@@ -1,11 +1,15 @@
 """Queries: text -> hits (semantic, lexical or hybrid), and "related code" for a place in a file.
 
-Front doors (CLI, LSP, MCP) call these plain functions and convert the ``Hit``s to their own protocol.
+``search`` gives one retriever's list (semantic, lexical, or their plain reciprocal rank fusion); ``candidates``
+gives the lists that ``semcode.ranking`` ranks for a hybrid search: semantic, lexical and symbol names, each deeper
+than the page.
 """
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol, TypedDict
 
 import numpy as np
 
@@ -26,8 +30,9 @@ def search(
     limit: int = 20,
     *,
     repo: str | None = None,
-    languages: list[str] | None = None,
+    languages: Sequence[str] | None = None,
     path_glob: str | None = None,
+    exclude: Sequence[str] = (),
     vector: np.ndarray | None = None,
 ) -> list[Hit]:
     """Hits for a natural-language or code query. ``encoder`` may be None for lexical search, or when ``vector`` (the
@@ -37,17 +42,59 @@ def search(
         raise ValueError(f"limit must be >= 1, got {limit}")
     if not query.strip():
         return []
+    where = Where(repo, languages, path_glob, tuple(exclude))
     if mode == "lexical":
-        return store.search_text(query, limit, repo=repo, languages=languages, path_glob=path_glob)
+        return store.search_text(query, limit, **where.kwargs())
     if vector is None:
         if encoder is None:
             raise ValueError(f"{mode} search needs an encoder")
         vector = encoder.encode([query], kind="query")[0]
     if mode == "semantic":
-        return store.search_vector(vector, limit, repo=repo, languages=languages, path_glob=path_glob)
+        return store.search_vector(vector, limit, **where.kwargs())
     if mode == "hybrid":
-        return store.search_hybrid(vector, query, limit, repo=repo, languages=languages, path_glob=path_glob)
+        return store.search_hybrid(vector, query, limit, **where.kwargs())
     raise ValueError(f"unknown search mode {mode!r}")
+
+
+@dataclass(frozen=True)
+class Where:
+    """Which rows a search reads: a repository, languages, a path glob to keep and globs to drop."""
+
+    repo: str | None = None
+    languages: Sequence[str] | None = None
+    path_glob: str | None = None
+    exclude: tuple[str, ...] = ()
+
+    def kwargs(self) -> WhereArgs:
+        """The store's keyword arguments for these rows."""
+        return {"repo": self.repo, "languages": self.languages, "path_glob": self.path_glob, "exclude": self.exclude}
+
+
+class WhereArgs(TypedDict):
+    repo: str | None
+    languages: Sequence[str] | None
+    path_glob: str | None
+    exclude: Sequence[str]
+
+
+@dataclass(frozen=True)
+class CandidateLists:
+    """One store's candidates for a ranked search, each list best first."""
+
+    semantic: list[Hit]
+    lexical: list[Hit]
+    names: list[Hit]
+
+
+def candidates(
+    store: Store, query: str, vector: np.ndarray | None, name_terms: str, depth: int, where: Where
+) -> CandidateLists:
+    """The semantic (when ``vector`` is given), lexical and symbol-name lists of a hybrid search, ``depth`` deep
+    (names: at most 50). ``name_terms``: the query's identifiers as words ("" for none)."""
+    semantic = store.search_vector(vector, depth, **where.kwargs()) if vector is not None else []
+    lexical = store.search_text(query, depth, **where.kwargs())
+    names = store.search_text(name_terms, min(depth, 50), columns=("names",), **where.kwargs()) if name_terms else []
+    return CandidateLists(semantic, lexical, names)
 
 
 def related(
@@ -59,6 +106,7 @@ def related(
     *,
     languages: list[str] | None = None,
     path_glob: str | None = None,
+    exclude: Sequence[str] = (),
 ) -> tuple[StoredChunk | None, list[Hit]]:
     """(the chunk at ``path:line`` (0-based), the chunks most like it). The chunk itself and any chunk of the same
     file that overlaps it are not results. (None, []) when nothing indexed covers that line."""
@@ -68,7 +116,9 @@ def related(
     vector = store.row_vector(chunk)
     if vector is None:
         return chunk, []
-    hits = store.search_vector(vector, limit * 2 + 8, repo=None, languages=languages, path_glob=path_glob)
+    hits = store.search_vector(
+        vector, limit * 2 + 8, repo=None, languages=languages, path_glob=path_glob, exclude=exclude
+    )
     out = [h for h in hits if not _overlaps(h.chunk, chunk)]
     return chunk, out[:limit]
 

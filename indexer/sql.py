@@ -118,9 +118,12 @@ def path_regex(glob: str) -> str:
     return regex
 
 
-def search_filter(repo: str | None, languages: Sequence[str] | None, path_glob: str | None) -> str | None:
-    """The SQL filter of a search. The glob is applied here alone, by LanceDB's ``regexp_like`` (Rust's linear-time
-    regex); a second check of the rows with Python's backtracking ``re`` took exponential time on ``*a*a*a...``."""
+def search_filter(
+    repo: str | None, languages: Sequence[str] | None, path_glob: str | None, exclude: Sequence[str] = ()
+) -> str | None:
+    """The SQL filter of a search: ``path_glob`` keeps matching paths, each glob of ``exclude`` drops them. Globs are
+    applied here alone, by LanceDB's ``regexp_like`` (Rust's linear-time regex); a second check of the rows with
+    Python's backtracking ``re`` took exponential time on ``*a*a*a...``."""
     parts = []
     if repo is not None:
         parts.append(f"repo = {sql_str(repo)}")
@@ -128,4 +131,6 @@ def search_filter(repo: str | None, languages: Sequence[str] | None, path_glob: 
         parts.append(sql_in("language", languages))
     if path_glob:
         parts.append(f"regexp_like(path, {sql_str(path_regex(path_glob))})")
+    for glob in exclude:
+        parts.append(f"NOT regexp_like(path, {sql_str(path_regex(glob))})")
     return " AND ".join(parts) if parts else None

@@ -505,13 +505,14 @@ class Store:
         repo: str | None = None,
         languages: Sequence[str] | None = None,
         path_glob: str | None = None,
+        exclude: Sequence[str] = (),
     ) -> list[Hit]:
         """Nearest chunks by cosine distance; score = 1 - distance (the cosine similarity)."""
         if limit <= 0:
             return []
         query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
         query = query.nprobes(NPROBES).refine_factor(REFINE_FACTOR)  # used only once a vector index exists
-        where = search_filter(repo, languages, path_glob)
+        where = search_filter(repo, languages, path_glob, exclude)
         if where:
             query = query.where(where, prefilter=True)
         table = query.select([*_CHUNK_FIELDS, "_distance"]).limit(limit).to_arrow()
@@ -525,12 +526,15 @@ class Store:
         repo: str | None = None,
         languages: Sequence[str] | None = None,
         path_glob: str | None = None,
+        exclude: Sequence[str] = (),
+        columns: Sequence[str] = ("text", "names"),
     ) -> list[Hit]:
-        """BM25 full-text search over chunk text and symbol names; score = the BM25 score."""
+        """BM25 full-text search over chunk text and symbol names (``columns=("names",)``: names only); score = the
+        BM25 score."""
         if limit <= 0 or not re.search(r"\w", query):
             return []
-        builder = self._chunks.search(query, query_type="fts", fts_columns=["text", "names"])
-        where = search_filter(repo, languages, path_glob)
+        builder = self._chunks.search(query, query_type="fts", fts_columns=list(columns))
+        where = search_filter(repo, languages, path_glob, exclude)
         if where:
             builder = builder.where(where, prefilter=True)
         table = builder.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow()
@@ -545,6 +549,7 @@ class Store:
         repo: str | None = None,
         languages: Sequence[str] | None = None,
         path_glob: str | None = None,
+        exclude: Sequence[str] = (),
         k_rrf: int = 60,
     ) -> list[Hit]:
         """Reciprocal rank fusion of the semantic and lexical lists: score = sum of 1 / (k_rrf + rank), rank from 1.
@@ -552,7 +557,7 @@ class Store:
         if limit <= 0:
             return []
         depth = max(2 * limit, limit + 10)
-        filters: dict[str, Any] = {"repo": repo, "languages": languages, "path_glob": path_glob}
+        filters: dict[str, Any] = {"repo": repo, "languages": languages, "path_glob": path_glob, "exclude": exclude}
         lists = [self.search_vector(vector, depth, **filters), self.search_text(query, depth, **filters)]
         fused: dict[StoredChunk, tuple[float, tuple[str, ...]]] = {}
         for hits in lists:
@@ -561,6 +566,14 @@ class Store:
                 fused[hit.chunk] = (score + 1.0 / (k_rrf + rank), reasons + hit.reasons)
         ranked = sorted(fused.items(), key=lambda item: -item[1][0])
         return [Hit(chunk, score, reasons) for chunk, (score, reasons) in ranked[:limit]]
+
+    def chunks(self, repo: str | None = None) -> list[StoredChunk]:
+        """Every chunk row (of ``repo``), without vectors, in no particular order (benchmarks, exports)."""
+        query = self._chunks.search()
+        if repo is not None:
+            query = query.where(f"repo = {sql_str(repo)}")
+        table = query.select([*_CHUNK_FIELDS]).limit(None).to_arrow()
+        return [_to_chunk(row) for row in table.to_pylist()]
 
     def chunk_at(self, repo: str, path: str, line: int) -> StoredChunk | None:
         """The innermost chunk of `path` whose lines cover `line` (0-based), or None (also for a line no 64-bit SQL

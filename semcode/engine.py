@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,10 +41,13 @@ if TYPE_CHECKING:
     from encoder import Encoder
     from encoder.query_numpy import NumpyQueryEncoder
     from indexer.index import IndexOptions, IndexReport, Progress
+    from indexer.search import Where
     from indexer.storage import Location
     from indexer.store import Hit, Store, StoredChunk
 
 F = TypeVar("F", bound=Folder)
+T = TypeVar("T")
+CANDIDATE_DEPTH = 50  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
 
@@ -415,44 +419,101 @@ class Engine:
         stop: Callable[[], bool] | None = None,
         deadline_s: float = SEARCH_DEADLINE_S,
     ) -> list[Hit]:
-        """Hits of every served folder x every path glob, merged by score (best per chunk). ``repo`` keeps the rows
-        of that repository id only; ``everywhere`` keeps every repository in the opened indexes, served or not
-        (``semcode search`` without ``--repo``). Before each search, `stop()` is checked (True: return []) and the
-        deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A broken glob raises ValueError before
-        any search runs. The query is encoded once (``query_vector``)."""
+        """Hits of every served folder x every path glob. Hybrid searches are ranked by ``semcode.ranking`` over the
+        candidates of all of them together; semantic and lexical ones are each retriever's own list, merged by score
+        (best per chunk). ``repo`` keeps the rows of that repository id only; ``everywhere`` keeps every repository
+        in the opened indexes, served or not (``semcode search`` without ``--repo``). Before each search, `stop()` is
+        checked (True: return []) and the deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A
+        broken glob raises ValueError before any search runs. The query is encoded once (``query_vector``)."""
         deadline = Deadline(deadline_s)
         scopes = self._scopes(repo, everywhere)
         if not scopes:
             return []  # (before importing LanceDB: a server's first query may come before any index exists)
-        from indexer.search import search
+        from indexer.search import Where
         from indexer.sql import path_regex
 
-        for pattern in q.paths or ():
+        for pattern in (*q.include, *q.exclude):
             path_regex(pattern)  # a broken glob is refused before any search runs
-        vector = self.query_vector(q.query) if q.mode != "lexical" and q.query.strip() else None
-        globs: list[str | None] = [*q.paths] if q.paths else [None]
+        if not q.query.strip():
+            return []
+        vector = self.query_vector(q.query) if q.mode != "lexical" else None
         languages = list(q.languages) if q.languages else None
-        jobs = [(store, scope_repo, glob) for (_dir, scope_repo), store in scopes.items() for glob in globs]
-        best: dict[tuple[str, str, int, int], Hit] = {}
-        for done, (store, scope_repo, glob) in enumerate(jobs):
+        globs: list[str | None] = [*q.include] if q.include else [None]
+        jobs = [
+            (store, Where(scope_repo, languages, glob, q.exclude))
+            for (_dir, scope_repo), store in scopes.items()
+            for glob in globs
+        ]
+        if q.mode == "hybrid":
+            return self._ranked(q, jobs, vector, deadline, stop)
+        return self._merged(q, jobs, vector, deadline, stop)
+
+    def _ranked(
+        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Any
+    ) -> list[Hit]:
+        from indexer.search import candidates
+
+        from .query_terms import analyze
+        from .ranking import Candidates, rank
+
+        terms = analyze(q.query)
+        depth = max(CANDIDATE_DEPTH, 3 * q.limit)
+        semantic: list[Hit] = []
+        lexical: list[Hit] = []
+        names: list[Hit] = []
+        for done, (store, where) in enumerate(jobs):
             if stop is not None and stop():
                 return []
             deadline.check(done, len(jobs))
-            try:
-                hits = search(
-                    store, None, q.query, q.mode, q.limit, repo=scope_repo, languages=languages, path_glob=glob,
-                    vector=vector,
-                )  # fmt: skip
-            except Exception as e:
-                failure = self._storage_failure(store.location.uri, e)
-                if failure is None:
-                    raise
-                raise failure from e
+            found = self._guarded(store, partial(candidates, store, q.query, vector, terms.name_terms, depth, where))
+            semantic += found.semantic
+            lexical += found.lexical
+            names += found.names
+        if len(jobs) > 1:  # one list per side, best first, as if from one search
+            semantic.sort(key=lambda h: -h.score)
+            lexical.sort(key=lambda h: -h.score)
+        return rank(
+            terms,
+            Candidates(semantic, lexical, names),
+            q.limit,
+            filtered=bool(q.include),
+            group_by_file=q.group_by_file,
+        )
+
+    def _merged(
+        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Any
+    ) -> list[Hit]:
+        from indexer.search import search
+
+        best: dict[tuple[str, str, int, int], Hit] = {}
+        for done, (store, where) in enumerate(jobs):
+            if stop is not None and stop():
+                return []
+            deadline.check(done, len(jobs))
+            hits = self._guarded(
+                store, partial(search, store, None, q.query, q.mode, q.limit, vector=vector, **where.kwargs())
+            )
             for h in hits:
                 key = (h.chunk.repo, h.chunk.path, h.chunk.start_line, h.chunk.end_line)
                 if key not in best or best[key].score < h.score:
                     best[key] = h
-        return sorted(best.values(), key=lambda h: -h.score)[: q.limit]
+        ordered = sorted(best.values(), key=lambda h: (-h.score, h.chunk.path, h.chunk.start_line))
+        if q.group_by_file:
+            firsts: dict[tuple[str, str], Hit] = {}
+            for h in ordered:
+                firsts.setdefault((h.chunk.repo, h.chunk.path), h)
+            ordered = list(firsts.values())
+        return ordered[: q.limit]
+
+    def _guarded(self, store: Store, call: Callable[[], T]) -> T:
+        """``call()``, a storage failure turned into the one-line error of ``_storage_failure``."""
+        try:
+            return call()
+        except Exception as e:
+            failure = self._storage_failure(store.location.uri, e)
+            if failure is None:
+                raise
+            raise failure from e
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, of its first ``MAX_QUERY_TOKENS`` tokens (``semcode.limits.model_text``): the same
@@ -494,7 +555,11 @@ class Engine:
         store = self.store(folder, create=False)
         if store is None:
             return None, []
-        return related(store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob)
+        exclude = (glob[1:],) if glob and glob.startswith("!") else ()
+        glob = None if exclude else glob
+        return related(
+            store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob, exclude=exclude
+        )
 
     def read(
         self,

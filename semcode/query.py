@@ -24,8 +24,9 @@ class SearchQuery:
     query: str
     limit: int = 10
     mode: Mode = "hybrid"
-    paths: Sequence[str] | None = None  # globs; a hit matches any of them
+    paths: Sequence[str] | None = None  # globs; a hit matches any of them and none of those written "!glob"
     languages: Sequence[str] | None = None
+    group_by_file: bool = False  # one hit per file: its best chunk
     warnings: tuple[str, ...] = field(default=(), init=False, compare=False)  # what was cut, for the caller
 
     def __post_init__(self) -> None:
@@ -34,8 +35,20 @@ class SearchQuery:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}, got {short(self.mode)}")
         check_limit(self.limit)
+        if not isinstance(self.group_by_file, bool):
+            raise ValueError(f"group_by_file must be true or false, got {short(self.group_by_file)}")
         query, note = cut_query(self.query)
         object.__setattr__(self, "query", query)  # (frozen: normalised once, here)
         object.__setattr__(self, "paths", check_globs(self.paths))
         object.__setattr__(self, "languages", check_languages(self.languages))
         object.__setattr__(self, "warnings", () if note is None else (note,))
+
+    @property
+    def include(self) -> tuple[str, ...]:
+        """The globs a hit must match one of (none: every path)."""
+        return tuple(p for p in self.paths or () if not p.startswith("!"))
+
+    @property
+    def exclude(self) -> tuple[str, ...]:
+        """The globs written ``!glob``: a hit matches none of them."""
+        return tuple(p[1:] for p in self.paths or () if p.startswith("!") and p[1:])

@@ -1,0 +1,141 @@
+"""What a search query asks for, read once before ranking: identifiers, quoted strings, path hints, plain words, and
+whether it asks for tests, docs or examples.
+
+``analyze("how does APIRouter include_router work")`` -> identifiers ("APIRouter", "include_router"), words
+("apirouter", "api", "router", "include", "work"), ``identifier_query`` False. ``analyze("JsonReader.peek")`` ->
+``identifier_query`` True, identifiers ("JsonReader.peek",), definition names ("peek", parent "JsonReader").
+Never raises: punctuation-only, regex metacharacters and identifiers in any script are plain input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# `::`, `->`, `#` (Ruby's Class#method) and `.` join the parts of a qualified name
+_QUALIFIER = re.compile(r"::|->|#|\.")
+_IDENT = r"[^\W\d]\w*"
+_QUALIFIED = re.compile(rf"{_IDENT}(?:(?:::|->|#|\.){_IDENT})*")
+_QUOTED = re.compile(r"`([^`]{1,200})`|\"([^\"]{1,200})\"|'([^'\s][^']{0,199})'")
+_PATH_HINT = re.compile(r"[\w.-]*/[\w./-]*|[\w-]+\.(?:[a-z]{1,4})\b")
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b|_)|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_A-Za-z]+")
+_WORD = re.compile(r"\w+")
+
+# words that carry no meaning for matching names and paths
+STOP_WORDS = frozenset({
+    "a", "an", "the", "and", "or", "not", "of", "to", "in", "on", "at", "by", "for", "from", "with", "without",
+    "into", "onto", "over", "under", "about", "as", "is", "are", "was", "were", "be", "been", "being", "do", "does",
+    "did", "done", "how", "what", "where", "which", "who", "whom", "why", "when", "whose", "that", "this", "these",
+    "those", "there", "here", "it", "its", "i", "we", "you", "they", "he", "she", "them", "us", "our", "your",
+    "their", "my", "me", "can", "could", "should", "would", "will", "shall", "may", "might", "must",
+    "got", "use", "uses", "used", "using", "work", "works", "working", "happen", "happens",
+    "make", "makes", "made", "find", "found", "show", "shows", "code", "function", "functions",
+    "method", "methods", "class", "classes", "file", "files", "implemented", "implement", "implementation",
+    "defined", "define", "definition", "logic", "part", "way", "any", "all", "each", "some", "one", "two", "if",
+    "else", "then", "than", "so", "such", "via", "per",
+})  # fmt: skip
+# words that ask for a kind of text semcode otherwise ranks below code
+INTENTS: dict[str, frozenset[str]] = {
+    "test": frozenset({"test", "tests", "testing", "tested", "spec", "specs", "unittest", "unittests", "fixture",
+                       "fixtures", "mock", "mocks", "assert", "asserts", "assertion", "assertions"}),
+    "docs": frozenset({"doc", "docs", "documentation", "documented", "readme", "guide", "tutorial", "manual",
+                       "changelog", "howto"}),
+    "example": frozenset({"example", "examples", "sample", "samples", "demo", "demos", "snippet"}),
+    "benchmark": frozenset({"benchmark", "benchmarks", "bench", "perf"}),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QueryTerms:
+    """A query as ranking reads it."""
+
+    text: str
+    identifiers: tuple[str, ...]  # code-like tokens as written: "APIRouter", "parse_qs", "Sinatra::Base"
+    quoted: tuple[str, ...]  # text between quotes or backticks
+    path_hints: tuple[str, ...]  # "src/router", "client.py"
+    words: tuple[str, ...]  # lower-case content words and the parts of identifiers, stop words dropped
+    intents: frozenset[str]  # of INTENTS' keys: what kinds of text the query asks for
+    identifier_query: bool  # the whole query is one or two identifiers (symbol lookup), not a sentence
+
+    @property
+    def definitions(self) -> tuple[tuple[str | None, str], ...]:
+        """(parent or None, name) of each identifier: ``JsonReader.peek`` -> ("JsonReader", "peek")."""
+        out: list[tuple[str | None, str]] = []
+        for ident in self.identifiers:
+            parts = [p for p in _QUALIFIER.split(ident) if p]
+            if parts:
+                item = (".".join(parts[:-1]) or None, parts[-1])
+                if item not in out:
+                    out.append(item)
+        return tuple(out)
+
+    @property
+    def name_terms(self) -> str:
+        """The identifiers' words, for a full-text search of the symbol names (no operator characters)."""
+        return " ".join(dict.fromkeys(w for ident in self.identifiers for w in _WORD.findall(ident)))
+
+
+def split_words(name: str) -> list[str]:
+    """Lower-case parts of a name: ``getHTTPResponse_code`` -> get, http, response, code."""
+    out: list[str] = []
+    for token in _WORD.findall(name):
+        for part in _CAMEL.findall(token):
+            out.append(part.lower())
+    return out
+
+
+def stem(word: str) -> str:
+    """A light English stem for matching words to names: retries/retried/retrying -> retri, parsers -> parser."""
+    for suffix, keep in (("ies", 3), ("ied", 3), ("ing", 4), ("ers", 4), ("ed", 4), ("es", 4), ("s", 3)):
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+            word = word[: -len(suffix)]
+            return word + "i" if suffix in ("ies", "ied") else word
+    return word
+
+
+def _is_code_like(token: str) -> bool:
+    """An identifier as code writes it: qualified, snake_case, camelCase, PascalCase with a second capital, or
+    an all-capitals constant (not a plain English word)."""
+    if _QUALIFIER.search(token) and len([p for p in _QUALIFIER.split(token) if p]) > 1:
+        return True
+    core = token.strip("_")
+    if "_" in core:
+        return True
+    if re.search(r"[a-z][A-Z]", core) or re.search(r"[A-Z]{2,}[a-z]", core):
+        return True
+    return bool(re.fullmatch(r"[A-Z][A-Z0-9]{2,}", core)) and any(c.isdigit() for c in core)
+
+
+def analyze(query: str) -> QueryTerms:
+    """Read ``query`` once (see the module's docstring)."""
+    text = query.strip()
+    quoted = tuple(next(g for g in m.groups() if g is not None) for m in _QUOTED.finditer(text))
+    tokens = [m.group(0).strip(".#") for m in _QUALIFIED.finditer(text)]
+    tokens = [t for t in tokens if t]
+    plain = re.sub(r"[`\"'()\[\]{},;:!?]", " ", text).split()
+    single = len(plain) <= 2 and len(tokens) in (1, 2) and all(_QUALIFIED.fullmatch(t.strip("`()")) for t in plain)
+    identifiers = [t for t in tokens if _is_code_like(t)]
+    for q in quoted:  # `foo` and "foo_bar" name code too
+        if _QUALIFIED.fullmatch(q) and q not in identifiers:
+            identifiers.append(q)
+    if single:
+        identifiers = list(dict.fromkeys([*tokens, *identifiers]))
+    path_hints = tuple(h for h in _PATH_HINT.findall(text) if not _QUALIFIED.fullmatch(h) or "/" in h)
+    words: list[str] = []
+    for token in _WORD.findall(text):
+        low = token.lower()
+        parts = [low, *split_words(token)] if token != low or "_" in token else [low]
+        for w in parts:
+            if w not in STOP_WORDS and len(w) > 1 and not w.isdigit() and w not in words:
+                words.append(w)
+    lowered = {w.lower() for w in _WORD.findall(text)}
+    intents = frozenset(kind for kind, vocab in INTENTS.items() if lowered & vocab)
+    return QueryTerms(
+        text=text,
+        identifiers=tuple(dict.fromkeys(identifiers)),
+        quoted=quoted,
+        path_hints=path_hints,
+        words=tuple(words),
+        intents=intents,
+        identifier_query=single and bool(identifiers),
+    )
