@@ -609,6 +609,18 @@ class Store:
             self._only_repo = (version, repo)
         return self._only_repo[1]
 
+    def count_matching(
+        self,
+        *,
+        repo: str | None = None,
+        languages: Sequence[str] | None = None,
+        path_glob: str | None = None,
+        exclude: Sequence[str] = (),
+    ) -> int:
+        """Chunk rows a search with these filters reads (0: the filters match nothing indexed)."""
+        where = search_filter(repo, languages, path_glob, exclude)
+        return int(self._chunks.count_rows(where) if where else self._chunks.count_rows())
+
     def count_chunks(self, repo: str | None = None) -> int:
         """Rows of the chunk table: all of them, or one repository's."""
         return int(self._chunks.count_rows(None if repo is None else f"repo = {sql_str(repo)}"))

@@ -87,6 +87,7 @@ _LEAVES: dict[str, str] = {
     "enum_specifier": "enum",
     "type_declaration": "type",  # go; refined from the type_spec
     "type_definition": "type",  # c typedef with a body
+    "delegate_declaration": "delegate",  # csharp
 }
 WRAPPERS = {"decorated_definition", "export_statement", "template_declaration", "ambient_declaration"}
 FUNCTION_VALUES = {"arrow_function", "function_expression", "function", "generator_function", "class"}

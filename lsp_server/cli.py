@@ -269,7 +269,7 @@ def _search(args: argparse.Namespace) -> int:
 
     root = find_root(args.repo or Path.cwd())
     payload = {"root": str(root), "query": args.query, "limit": args.limit, "mode": args.mode}
-    payload |= {"paths": [args.path] if args.path else None, "languages": args.lang}
+    payload |= {"paths": args.path, "languages": args.lang, "group_by_file": args.files}
     payload |= {"repo": repo_id(args.repo) if args.repo else None, "everywhere": args.repo is None}
     answer = _answer(args, root, "search", payload)
     for note in answer.get("warnings") or ():

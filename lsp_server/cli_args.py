@@ -153,7 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument(
         "--mode", choices=["hybrid", "semantic", "lexical"], default="hybrid", help="default: hybrid (both, fused)"
     )
-    se.add_argument("--path", default=None, help=f"only paths matching this glob, e.g. 'src/**/*.py' {GLOB_NOTE}")
+    se.add_argument(
+        "--path",
+        action="append",
+        default=None,
+        help=f"only paths matching this glob, e.g. 'src/**/*.py'; '!tests/**' leaves paths out; repeatable {GLOB_NOTE}",
+    )
+    se.add_argument("--files", action="store_true", help="one hit per file (its best chunk)")
     se.add_argument("--lang", action="append", default=None, help=LANG_HELP)
     se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
     se.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
@@ -161,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", '
-        '"score", "reasons"} (0-based lines)',
+        '"score", "reasons"} (0-based lines; reasons: the signals that placed the hit)',
     )
     _no_daemon(se)
     _encoder_options(se)
@@ -190,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
     _index_options(rel)
-    rel.add_argument("--path", default=None, help=f"only paths matching this glob {GLOB_NOTE}")
+    rel.add_argument("--path", default=None, help=f"only paths matching this glob ('!glob': none matching) {GLOB_NOTE}")
     rel.add_argument("--lang", action="append", default=None, help=LANG_HELP)
     rel.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
     rel.add_argument("--json", action="store_true", help="same objects as search --json")

@@ -72,8 +72,12 @@ def search_query(params: Any, method: str = "semcode/search") -> SearchQuery:
     if mode not in MODES:
         raise JsonRpcInvalidParams(f"{method}: 'mode' must be one of {', '.join(MODES)}, got {short(mode)}")
     languages = str_list(params, "languages", method)
+    group_by = field(params, "groupBy", "chunk")
+    if group_by not in ("chunk", "file"):
+        raise JsonRpcInvalidParams(f'{method}: \'groupBy\' must be "chunk" or "file", got {short(group_by)}')
     try:
-        return SearchQuery(query, limit_of(params, method), mode, str_list(params, "paths", method), languages)
+        paths = str_list(params, "paths", method)
+        return SearchQuery(query, limit_of(params, method), mode, paths, languages, group_by == "file")
     except ValueError as e:
         raise JsonRpcInvalidParams(f"{method}: {e}") from None
 

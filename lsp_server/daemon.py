@@ -160,7 +160,10 @@ def search_rows(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[st
     none, how many files the folder's index holds (0: it was never indexed)."""
     from semcode.query import SearchQuery
 
-    q = SearchQuery(args["query"], args["limit"], args["mode"], args.get("paths"), args.get("languages"))
+    q = SearchQuery(
+        args["query"], args["limit"], args["mode"], args.get("paths"), args.get("languages"),
+        group_by_file=bool(args.get("group_by_file", False)),
+    )  # fmt: skip
     hits = engine.search(q, repo=args.get("repo"), everywhere=args.get("everywhere", False))
     if not hits and engine.store(folder, create=False) is not None:
         folder.refresh_counts()

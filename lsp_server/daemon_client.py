@@ -35,7 +35,7 @@ from semcode.config import configured_model, short_hash
 if TYPE_CHECKING:
     from semcode.settings import Settings
 
-PROTOCOL = 1  # bump when a request or answer changes; a daemon of another version is stopped and replaced
+PROTOCOL = 2  # bump when a request or answer changes; a daemon of another version is stopped and replaced
 IDLE_S = 600.0
 CONNECT_TIMEOUT_S = 2.0
 ANSWER_TIMEOUT_S = 120.0  # a query may wait for the daemon's model to finish loading

@@ -43,10 +43,14 @@ Paths = Annotated[
     list[Glob] | None,
     Field(
         max_length=MAX_PATH_GLOBS,
-        description=f'globs relative to the repository root, e.g. ["src/**/*.py"] (at most {MAX_PATH_GLOBS})',
+        description=f'globs relative to the repository root, e.g. ["src/**/*.py"]; "!tests/**" leaves paths out '
+        f"(at most {MAX_PATH_GLOBS})",
     ),
 ]
 Languages = Annotated[list[str] | None, Field(max_length=MAX_LANGUAGES, description='e.g. ["python", "typescript"]')]
+GroupBy = Annotated[
+    Literal["chunk", "file"], Field(description='"file": one hit per file (its best chunk); "chunk": every place')
+]
 Repo = Annotated[str | None, Field(description="a served repository root (path or folder name) when several are")]
 Line = Annotated[int, Field(ge=1, le=MAX_LINES, description="1-based line number")]
 OptLine = Annotated[int | None, Field(ge=1, le=MAX_LINES, description="1-based line number")]
@@ -76,7 +80,11 @@ class CodeHit(BaseModel):
     kind: str
     language: str
     score: float
-    reasons: list[str] = Field(description='"semantic", "lexical" or both: which retrievers found it')
+    reasons: list[str] = Field(
+        description='the signals that placed it: "semantic", "lexical" (the retrievers that found it), "definition" '
+        '(defines the queried symbol), "member", "path" (file or folder names match the query), "quoted", '
+        '"file:N" (N chunks of the file matched), "lower:test|docs|example|..." (ranked below code), "asked:KIND"'
+    )
     snippet: str = Field(description=f"the first lines of the chunk (at most {SNIPPET_LINES} lines)")
 
 
@@ -220,11 +228,12 @@ class Tools:
         paths: Paths = None,
         languages: Languages = None,
         repo: Repo = None,
+        group_by: GroupBy = "chunk",
     ) -> Annotated[CallToolResult, SearchResult]:
         if not query.strip():
             raise ToolError("query is empty: describe the code you are looking for, e.g. 'parse a config file'")
         try:
-            q = SearchQuery(query, limit, mode, paths, languages)
+            q = SearchQuery(query, limit, mode, paths, languages, group_by == "file")
             repo_id = None if repo is None else self.locate_repo(repo).repo
             hits = self.engine.search(q, repo=repo_id)
         except ValueError as e:

@@ -19,14 +19,14 @@ if TYPE_CHECKING:
     from .api import Hit, Index, RepositoryStatus, Status, UpdateSummary, open
     from .engine import Engine
     from .lines import Lines
-    from .query import SearchQuery
+    from .query import EmptyFilter, SearchQuery
     from .settings import Settings, configured_model
     from .workspace import Folder, PathOutside
 
 # each name loads its module on first use (PEP 562): the CLI's warm path imports only what it needs
 _LAZY = {
     "Hit": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api", "open": "api",
-    "Engine": "engine", "Lines": "lines", "SearchQuery": "query", "Settings": "settings",
+    "Engine": "engine", "Lines": "lines", "SearchQuery": "query", "EmptyFilter": "query", "Settings": "settings",
     "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace",
 }  # fmt: skip
 
@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "EmptyFilter",
     "Engine",
     "Folder",
     "Hit",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from .engine import Engine
 from .limits import LimitWarning
@@ -42,7 +42,7 @@ class Hit:
     kind: str  # function, method, class, module, section, text, ...
     language: str
     score: float  # semantic: cosine similarity; lexical: BM25; hybrid: reciprocal rank fusion
-    reasons: tuple[str, ...]  # ("semantic",), ("lexical",) or both
+    reasons: tuple[str, ...]  # the signals that placed it: "semantic", "lexical", "definition", "path", ...
     text: str  # the chunk as embedded (a path/symbol header line, then the code)
 
     @classmethod
@@ -131,11 +131,17 @@ class Index:
         paths: Sequence[str] | None = None,
         languages: Sequence[str] | None = None,
         repo: str | None = None,
+        group_by: Literal["chunk", "file"] = "chunk",
     ) -> list[Hit]:
         """The best `limit` chunks for a natural-language or code query. ``mode``: "hybrid" (semantic + lexical,
-        fused), "semantic" or "lexical" (no model needed). ``paths``: globs relative to a root (``src/**/*.py``);
-        ``languages``: e.g. ["python", "go"]; ``repo``: one root only. Limits: ``semcode.limits`` (module docstring)."""
-        q = SearchQuery(query, limit, mode, paths, languages)
+        ranked by ``semcode.ranking``: each hit's ``reasons`` name the signals that placed it), "semantic" or
+        "lexical" (no model needed). ``paths``: globs relative to a root (``src/**/*.py``; ``!tests/**`` leaves
+        paths out); ``languages``: e.g. ["python", "go"]; ``repo``: one root only; ``group_by="file"``: one hit per
+        file. Limits: ``semcode.limits`` (module docstring). A filter that matches no indexed file raises
+        ``EmptyFilter`` (a ValueError)."""
+        if group_by not in ("chunk", "file"):
+            raise ValueError(f'group_by must be "chunk" or "file", got {group_by!r}')
+        q = SearchQuery(query, limit, mode, paths, languages, group_by == "file")
         for note in q.warnings:
             warnings.warn(note, LimitWarning, stacklevel=2)
         return [Hit.from_store(h) for h in self.engine.search(q, repo=_repo(repo))]

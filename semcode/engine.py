@@ -30,7 +30,7 @@ from .limits import (
     model_text,
 )
 from .lines import Lines, cut_lines, source_lines
-from .query import SearchQuery
+from .query import EmptyFilter, SearchQuery
 from .settings import Settings
 from .workspace import Folder, PathOutside
 from .writer import Writer, result
@@ -444,9 +444,17 @@ class Engine:
             for (_dir, scope_repo), store in scopes.items()
             for glob in globs
         ]
-        if q.mode == "hybrid":
-            return self._ranked(q, jobs, vector, deadline, stop)
-        return self._merged(q, jobs, vector, deadline, stop)
+        hits = (
+            self._ranked(q, jobs, vector, deadline, stop)
+            if q.mode == "hybrid"
+            else self._merged(q, jobs, vector, deadline, stop)
+        )
+        if not hits and (q.paths or q.languages) and not any(store.count_matching(**w.kwargs()) for store, w in jobs):
+            raise EmptyFilter(
+                f"no indexed file matches the filter ({q.describe_filter()}); globs are relative to the repository "
+                "root ('src/**/*.py'), and '!glob' leaves files out ('!tests/**')"
+            )
+        return hits
 
     def _ranked(
         self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Any

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 MODES: tuple[Mode, ...] = ("hybrid", "semantic", "lexical")
 
 
+class EmptyFilter(ValueError):
+    """The search's path filters match no indexed file: an empty answer would look like 'nothing relevant'."""
+
+
 @dataclass(frozen=True)
 class SearchQuery:
     """One search: every front door parses its request into this. The limits of ``semcode.limits`` are enforced
@@ -52,3 +56,8 @@ class SearchQuery:
     def exclude(self) -> tuple[str, ...]:
         """The globs written ``!glob``: a hit matches none of them."""
         return tuple(p[1:] for p in self.paths or () if p.startswith("!") and p[1:])
+
+    def describe_filter(self) -> str:
+        """The path and language filters, for a message: ``--path 'src/**' --path '!tests/**' --lang python``."""
+        parts = [f"path {p!r}" for p in self.paths or ()] + [f"language {lang}" for lang in self.languages or ()]
+        return ", ".join(parts)

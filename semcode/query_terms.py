@@ -85,12 +85,12 @@ def split_words(name: str) -> list[str]:
 
 
 def stem(word: str) -> str:
-    """A light English stem for matching words to names: retries/retried/retrying -> retri, parsers -> parser."""
+    """A light English stem for matching words to names: retry/retries/retried -> retri, parsers -> parser."""
     for suffix, keep in (("ies", 3), ("ied", 3), ("ing", 4), ("ers", 4), ("ed", 4), ("es", 4), ("s", 3)):
         if word.endswith(suffix) and len(word) - len(suffix) >= keep:
             word = word[: -len(suffix)]
             return word + "i" if suffix in ("ies", "ied") else word
-    return word
+    return word[:-1] + "i" if word.endswith("y") and len(word) > 3 else word  # retry -> retri, as retried
 
 
 def _is_code_like(token: str) -> bool:

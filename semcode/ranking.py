@@ -104,8 +104,11 @@ def rank(
         base = (1 - lex_weight) * s.semantic + lex_weight * s.lexical
         _evidence(s, terms, definitions, words)
         s.weight = _kind_weight(s.chunk, terms, filtered, s.reasons)
-        s.score = (base + s.bonus) * s.weight
+        s.score = base + s.bonus
     ordered = _files_and_diversity(sorted(scored.values(), key=_order), group_by_file)
+    for s in ordered:  # after the file evidence: a test file with many matching chunks stays below code
+        s.score *= s.weight
+    ordered.sort(key=_order)
     return [Hit(s.chunk, round(s.score, 6), tuple(s.reasons)) for s in ordered[:limit]]
 
 
