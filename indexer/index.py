@@ -129,7 +129,7 @@ class RepoPlan:
     todo: list[tuple[str, os.stat_result]]  # (path, its stat at the walk): to read (and chunk if its text changed)
     gone: list[str]  # recorded paths the walk no longer found
     skips: list[FileRecord]  # skip records that are new or changed
-    recheck: bool  # content checks were added since the last complete run: every file is read once
+    recheck: bool  # checks or chunking changed since the last complete run: every file is read and chunked once
     report: IndexReport
 
 
@@ -193,7 +193,7 @@ def index_repository(
     run = _Run.start(root, store, encoder, count_tokens, options)
     plan = plan_changes(root, store, run.opts, run.records, run.report)
     remove_vanished(store, plan)
-    _process(run, plan.todo, progress, cancelled)
+    _process(run, plan.todo, progress, cancelled, rechunk=plan.recheck)
     if plan.recheck and not run.report.cancelled:
         store.set_checks_version(plan.repo, CONTENT_CHECKS)
     store.compact()
@@ -405,6 +405,8 @@ def _process(
     todo: list[tuple[str, os.stat_result]],
     progress: Callable[[Progress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
+    *,
+    rechunk: bool = False,
 ) -> None:
     """Read, chunk, encode and write the files in ``todo`` in batches (file records after their chunks).
 
@@ -441,7 +443,7 @@ def _process(
         if cancelled is not None and cancelled():
             report.cancelled = True
             break
-        item = prepare_file(root, path, recorded_hash(records, path), opts, run.count_tokens)
+        item = prepare_file(root, path, None if rechunk else recorded_hash(records, path), opts, run.count_tokens)
         if isinstance(item, Skip):  # recorded at once (also when the run is cancelled before the next batch)
             report.skipped.append(item)
             if path in records:

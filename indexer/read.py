@@ -27,7 +27,9 @@ from indexer.types import Skip, SourceFile
 if TYPE_CHECKING:
     from indexer.discover import DiscoverOptions
 
-CONTENT_CHECKS = 2  # bump when read_source's checks change (2: secrets by content); indexes re-read every file once
+# bump when read_source's checks or the chunker's output change: indexes re-read and re-chunk every file once (chunks
+# whose text is unchanged keep their vectors). 2: secrets by content; 3: objects of methods, C# delegates
+CONTENT_CHECKS = 3
 BINARY_SNIFF_BYTES = 8192
 SURROGATES = re.compile("[\ud800-\udfff]")  # lone surrogates: no UTF-8 encoding
 MAX_INVALID_FRACTION = 0.30

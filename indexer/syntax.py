@@ -168,6 +168,8 @@ def error_lines(root: Node, most: int) -> list[int]:
 
 
 def body_of(node: Node) -> Node | None:
+    if node.type == "object":  # a javascript object literal of methods (``object_of_methods``) is its own body
+        return node
     body = node.child_by_field_name("body")
     if body is not None:
         return body
@@ -317,6 +319,13 @@ def definition(node: Node, ck: Source) -> Definition | None:
         else:
             break
     t = node.type
+    if t == "pair" and ck.language in JS:  # `name: function () {...}` in an object of methods
+        value = function_value(node.child_by_field_name("value"))
+        key = node.child_by_field_name("key")
+        if value is None or key is None:
+            return None
+        kind = "class" if value.type == "class" else "function"
+        return Definition(value, node_text(key, ck).strip("'\"`"), kind, False)
     if t in _FUNCTIONS:
         if body_of(node) is None and t not in BODYLESS_OK:
             return None
@@ -337,10 +346,14 @@ def definition(node: Node, ck: Source) -> Definition | None:
     if t in ("lexical_declaration", "variable_declaration"):
         declarators = [c for c in node.named_children if c.type == "variable_declarator"]
         if len(declarators) == 1:
-            value = function_value(declarators[0].child_by_field_name("value"))
+            raw = declarators[0].child_by_field_name("value")
+            value = function_value(raw)
             if value is not None:
                 kind = "class" if value.type == "class" else "function"
                 return Definition(value, node_name(declarators[0], ck), kind, False)
+            methods = object_of_methods(raw, ck)
+            if methods is not None:
+                return Definition(methods, node_name(declarators[0], ck), "object", True)
     if default and t in FUNCTION_VALUES:
         return Definition(node, node_name(node, ck) or "default", "class" if t == "class" else "function", False)
     return None
@@ -386,15 +399,21 @@ def function_value(value: Node | None) -> Node | None:
 def assigned_definition(expr: Node, ck: Source) -> Definition | None:
     """JavaScript ``module.exports.x = function``, ``exports.x = ...``, ``Foo.prototype.bar = function``: a
     function or class named after the assigned property (a prototype's: a method of Foo)."""
-    value = function_value(expr.child_by_field_name("right"))
+    right = expr.child_by_field_name("right")
+    value = function_value(right)
+    methods = object_of_methods(right, ck) if value is None else None
     left = expr.child_by_field_name("left")
-    if value is None or left is None or left.type not in ("member_expression", "identifier"):
+    if (value is None and methods is None) or left is None or left.type not in ("member_expression", "identifier"):
         return None
     parts = ck.text(left.start_byte, left.end_byte).replace(" ", "").split(".")
     if not all(re.fullmatch(r"[\w$]+", part) for part in parts):
         return None
     if parts[:2] == ["module", "exports"] or parts[:1] in (["exports"], ["this"]):
         parts = parts[2:] if parts[0] == "module" else parts[1:]
+    if methods is not None:  # `module.exports = { get() {...}, ... }`, `Foo.prototype = { ... }`
+        parts = [p for p in parts if p != "prototype"]
+        return Definition(methods, parts[-1] if parts else "exports", "object", True, ".".join(parts[:-1]) or None)
+    assert value is not None
     kind = "class" if value.type == "class" else "function"
     if "prototype" in parts:
         kind = "method" if kind == "function" else kind
@@ -402,6 +421,19 @@ def assigned_definition(expr: Node, ck: Source) -> Definition | None:
     own = value.child_by_field_name("name")
     symbol = parts[-1] if parts else (node_text(own, ck) if own is not None else "exports")
     return Definition(value, symbol, kind, False, ".".join(parts[:-1]) or None)
+
+
+def object_of_methods(value: Node | None, ck: Source) -> Node | None:
+    """A javascript object literal that holds at least one method (``{ get() {...} }``, ``{ run: function () {} }``),
+    chunked as a container of them, or None."""
+    if value is None or value.type != "object" or ck.language not in JS:
+        return None
+    for member in value.named_children:
+        if member.type == "method_definition":
+            return value
+        if member.type == "pair" and function_value(member.child_by_field_name("value")) is not None:
+            return value
+    return None
 
 
 def keyword_kind(node: Node) -> str | None:

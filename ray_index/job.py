@@ -310,7 +310,7 @@ class _Job:
             plan = files[0].plan
             for start in range(0, len(files), self.job.files_per_task):
                 group = files[start : start + self.job.files_per_task]
-                items = [(f.path, recorded_hash(plan.records, f.path)) for f in group]
+                items = [(f.path, None if plan.recheck else recorded_hash(plan.records, f.path)) for f in group]
                 ref = task.remote(str(plan.root), items, options, self.model, self.job.fail_once)
                 pending[ref] = group
         while pending:

@@ -694,6 +694,45 @@ module.exports = function createParser() {
     )
 
 
+def test_javascript_objects_of_methods_are_containers():
+    # koa's lib/response.js is `module.exports = { ... }` of 40 methods: one 620-line block could not be found by
+    # its members; each method is now a chunk of its own under the object's summary
+    check(
+        "javascript",
+        """module.exports = {
+  get status() {
+    return this.res.statusCode;
+  },
+
+  append(field, val) {
+    this.set(field, val);
+  },
+
+  vary: function (field) {
+    vary(this.res, field);
+  },
+
+  limit: 10
+};
+
+const router = {
+  get: (path) => route("GET", path),
+  name: "router"
+};
+
+const plain = { a: 1, b: [2, 3] };
+""",
+        [
+            ("object", "exports", 0, 14),
+            ("method", "exports.status", 1, 3),
+            ("method", "exports.append", 5, 7),
+            ("method", "exports.vary", 9, 11),
+            ("object", "router", 16, 21),  # the one-line `plain` block joins its neighbour
+            ("method", "router.get", 17, 17),
+        ],
+    )
+
+
 def test_blocks_are_named_by_their_first_declaration_or_first_line():
     check(
         "typescript",

@@ -6,6 +6,7 @@ CLI's index/search/status through a subprocess.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from indexer.index import IndexOptions, index_repository, repo_id
@@ -435,4 +437,26 @@ def test_new_content_checks_reread_every_file_once(tmp_path, enc):
     record = store.files(repo)["pkg/mod_0.py"]
     assert record.status == "skipped" and "contains a secret (private key, line 1)" in (record.reason or "")
     assert all(h.chunk.path != "pkg/mod_0.py" for h in store.search_text("KEY", 50))
+    assert store.checks_version(repo) == CONTENT_CHECKS
+
+
+def test_a_new_chunking_rechunks_every_file_once(tmp_path, enc):
+    """An index made by an older chunker keeps its chunks while files do not change; when CONTENT_CHECKS moves on,
+    the next run chunks every file again, and only chunk texts never encoded before are encoded."""
+    from indexer.read import CONTENT_CHECKS
+
+    root = make_repo(tmp_path / "repo", n_files=3)
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    run_index(root, store, enc)
+    repo = repo_id(root)
+    current = sorted((c.path, c.start_line, c.symbol or "") for c in store.chunks(repo))
+    # as an older chunker would have left it: pkg/mod_0.py as one block chunk
+    old = next(c for c in store.chunks(repo) if c.path == "pkg/mod_0.py")
+    whole = dataclasses.replace(old, symbol=None, kind="block", start_line=0, end_line=20, text="old chunking")
+    store.replace_file_chunks(repo, {"pkg/mod_0.py": [(whole, np.ones(enc.dim, dtype=np.float32) / enc.dim**0.5)]})
+    assert run_index(root, store, enc).files_unchanged == 4  # an ordinary run does not read it again
+    store.set_checks_version(repo, CONTENT_CHECKS - 1)  # as an index of the version before
+    rerun = run_index(root, store, enc)
+    assert rerun.chunks_encoded == 0  # every chunk text of today's chunker was encoded before
+    assert sorted((c.path, c.start_line, c.symbol or "") for c in store.chunks(repo)) == current
     assert store.checks_version(repo) == CONTENT_CHECKS
