@@ -43,6 +43,12 @@ class TextTokenizer:
             ids.append(list(enc.ids) or [self._fallback_id])
         return Tokenized(ids, truncated)
 
+    def with_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]], bool]:
+        """(ids, each token's (start, end) character offsets in ``text``, whether it was truncated): for pooling
+        spans of one text's token states (late chunking)."""
+        enc = self._tok.encode(text)
+        return list(enc.ids), [tuple(o) for o in enc.offsets], bool(enc.overflowing)  # type: ignore[misc]
+
     def count(self, texts: list[str]) -> list[int]:
         """Token counts without truncation (for chunking budgets)."""
         if self._counter is None:

@@ -90,7 +90,7 @@ def candidates(
     store: Store, query: str, vector: np.ndarray | None, name_terms: str, depth: int, where: Where
 ) -> CandidateLists:
     """The semantic (when ``vector`` is given), lexical and symbol-name lists of a hybrid search, ``depth`` deep
-    (names: at most 50). ``name_terms``: the query's identifiers as words ("" for none)."""
+    (names: at most 50). ``name_terms``: what to search the symbol names for ("" for nothing)."""
     semantic = store.search_vector(vector, depth, **where.kwargs()) if vector is not None else []
     lexical = store.search_text(query, depth, **where.kwargs())
     names = store.search_text(name_terms, min(depth, 50), columns=("names",), **where.kwargs()) if name_terms else []

@@ -569,11 +569,18 @@ class Store:
 
     def chunks(self, repo: str | None = None) -> list[StoredChunk]:
         """Every chunk row (of ``repo``), without vectors, in no particular order (benchmarks, exports)."""
+        return self.chunks_with_vectors(repo, vectors=False)[0]
+
+    def chunks_with_vectors(
+        self, repo: str | None = None, *, vectors: bool = True
+    ) -> tuple[list[StoredChunk], np.ndarray]:
+        """Every chunk row (of ``repo``) and its row's vector, ``(n, dim)`` (``vectors=False``: ``(0, dim)``)."""
         query = self._chunks.search()
         if repo is not None:
             query = query.where(f"repo = {sql_str(repo)}")
-        table = query.select([*_CHUNK_FIELDS]).limit(None).to_arrow()
-        return [_to_chunk(row) for row in table.to_pylist()]
+        table = query.select([*_CHUNK_FIELDS, *(["vector"] if vectors else [])]).limit(None).to_arrow()
+        matrix = _vectors(table["vector"], self.dim) if vectors else np.zeros((0, self.dim), np.float32)
+        return [_to_chunk(row) for row in table.select(_CHUNK_FIELDS).to_pylist()], matrix
 
     def chunk_at(self, repo: str, path: str, line: int) -> StoredChunk | None:
         """The innermost chunk of `path` whose lines cover `line` (0-based), or None (also for a line no 64-bit SQL

@@ -71,7 +71,10 @@ class QueryTerms:
 
     @property
     def name_terms(self) -> str:
-        """The identifiers' words, for a full-text search of the symbol names (no operator characters)."""
+        """What the symbol names are searched for (full text, no operator characters): the identifiers' words, or
+        for a sentence without identifiers its content words (names are indexed with their camelCase parts)."""
+        if not self.identifiers:
+            return " ".join(self.words)
         return " ".join(dict.fromkeys(w for ident in self.identifiers for w in _WORD.findall(ident)))
 
 

@@ -37,6 +37,7 @@ LEXICAL_WEIGHT = {"identifier": 0.7, "sentence": 0.5}
 DEFINITION = 1.0  # the chunk defines the queried symbol
 DEFINITION_LOOSE = 0.5  # same name, other case or other parent
 MEMBER = 0.15  # a member of the queried class
+NAME_WEIGHT = 0.1  # BM25 of the query's words over symbol names (their camelCase and snake_case parts)
 PATH_NAME = 0.2
 PATH_DIR = 0.06
 QUOTED = 0.3
@@ -54,7 +55,7 @@ class Candidates:
 
     semantic: Sequence[Hit] = ()  # score: cosine similarity
     lexical: Sequence[Hit] = ()  # score: BM25 over text and names
-    names: Sequence[Hit] = ()  # score: BM25 over symbol names only (identifier queries)
+    names: Sequence[Hit] = ()  # score: BM25 over symbol names only (the identifiers, else the content words)
 
 
 @dataclass
@@ -62,6 +63,7 @@ class _Scored:
     chunk: StoredChunk
     semantic: float = 0.0
     lexical: float = 0.0
+    names: float = 0.0
     bonus: float = 0.0
     weight: float = 1.0
     reasons: list[str] = field(default_factory=list)
@@ -95,13 +97,13 @@ def rank(
         s = entry(hit.chunk)
         s.lexical = max(s.lexical, value)
     definitions = terms.definitions
-    for hit in found.names:
-        if _definition(hit.chunk, definitions)[0]:
-            entry(hit.chunk)
+    for hit, value in zip(found.names, _by_best([h.score for h in found.names]), strict=True):
+        s = entry(hit.chunk)
+        s.names = max(s.names, value)
     words = {stem(w) for w in terms.words}
     for s in scored.values():
-        s.reasons = [r for r, v in (("semantic", s.semantic), ("lexical", s.lexical)) if v > 0]
-        base = (1 - lex_weight) * s.semantic + lex_weight * s.lexical
+        s.reasons = [r for r, v in (("semantic", s.semantic), ("lexical", s.lexical), ("name", s.names)) if v > 0]
+        base = (1 - lex_weight) * s.semantic + lex_weight * s.lexical + NAME_WEIGHT * s.names
         _evidence(s, terms, definitions, words)
         s.weight = _kind_weight(s.chunk, terms, filtered, s.reasons)
         s.score = base + s.bonus

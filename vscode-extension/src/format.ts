@@ -59,15 +59,17 @@ export function previewLine(preview: string, max = 120): string {
   return flat.length > max ? flat.slice(0, max - 1) + '…' : flat;
 }
 
-/** label: icon + symbol (or the preview for unnamed blocks); description: path:line (1-based); detail: preview. */
+/** label: icon + symbol (or the preview for unnamed blocks); description: path:line (1-based) and the signals that
+ * placed the hit (the server's `reasons`: "definition", "path", "lower:test", ...); detail: preview. */
 export function hitToItem(hit: Hit, folders: readonly Folder[]): ItemText {
   const where = `${relativePath(hit.uri, folders)}:${hit.range.start.line + 1}`;
   const preview = previewLine(hit.preview);
   const name = hit.symbol || preview || where;
+  const reasons = (hit.reasons ?? []).join(' + ');
   return {
     label: `${kindIcon(hit.kind)} ${name}`,
     description: where,
-    detail: hit.symbol ? preview : '',
+    detail: [hit.symbol ? preview : '', reasons ? `(${reasons})` : ''].filter((s) => s !== '').join('  '),
   };
 }
 

@@ -27,17 +27,23 @@ function hit(over: Partial<Hit> = {}): Hit {
   };
 }
 
-test('hitToItem: icon + symbol, path:line (1-based), first preview line', () => {
+test('hitToItem: icon + symbol, path:line (1-based), first preview line and the signals that placed it', () => {
   assert.deepEqual(hitToItem(hit(), ws), {
     label: '$(symbol-function) circle_area',
     description: 'src/geometry.py:6',
-    detail: 'def circle_area(radius):',
+    detail: 'def circle_area(radius):  (semantic + lexical)',
   });
+  const ranked = hitToItem(hit({ reasons: ['lexical', 'definition', 'path', 'file:3'] }), ws);
+  assert.equal(ranked.detail, 'def circle_area(radius):  (lexical + definition + path + file:3)');
 });
 
 test('hitToItem: an unnamed block is labelled by its preview', () => {
   const item = hitToItem(hit({ symbol: '', kind: 'block', preview: '\n  import   math\nimport os' }), ws);
-  assert.deepEqual(item, { label: '$(symbol-namespace) import math', description: 'src/geometry.py:6', detail: '' });
+  assert.deepEqual(item, {
+    label: '$(symbol-namespace) import math',
+    description: 'src/geometry.py:6',
+    detail: '(semantic + lexical)',
+  });
   const empty = hitToItem(hit({ symbol: '', kind: 'text', preview: '' }), ws);
   assert.equal(empty.label, '$(symbol-file) src/geometry.py:6');
 });
