@@ -195,6 +195,15 @@ async def test_index_search_symbol_related_status(workspace: Path, tiny_model: s
         assert {r.uri for r in filtered.results} == {from_fs_path(str(workspace / "main.py"))}
         hybrid = await request(client, "semcode/search", {"query": "triangle area", "limit": 2})
         assert 1 <= len(hybrid.results) <= 2
+        ranked = await request(client, "semcode/search", {"query": "zorblax_triangle_area", "groupBy": "file"})
+        assert ranked.results[0].uri == geometry and "definition" in ranked.results[0].reasons
+        assert len({r.uri for r in ranked.results}) == len(ranked.results)  # one hit per file
+        without = await request(client, "semcode/search", {"query": "zorblax_triangle_area", "paths": ["!pkg/**"]})
+        assert without.results and all("/pkg/" not in r.uri for r in without.results)
+        with pytest.raises(JsonRpcInvalidParams, match="no indexed file matches the filter"):
+            await request(client, "semcode/search", {"query": "zorblax", "paths": ["nowhere/**"]})
+        with pytest.raises(JsonRpcInvalidParams, match="groupBy"):
+            await request(client, "semcode/search", {"query": "zorblax", "groupBy": "folder"})
 
         symbols = await client.workspace_symbol_async(types.WorkspaceSymbolParams(query="flurbish_words"))
         assert symbols is not None

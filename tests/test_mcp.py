@@ -164,13 +164,26 @@ async def test_search_finds_a_known_function(engine: Engine, symbol: str, path: 
     assert hit["path"] == path and hit["repo"] == str(engine.folders[0].root)
     assert hit["start_line"] == line_of(FILES[path], first)  # 1-based
     assert hit["end_line"] >= hit["start_line"] and hit["language"] == "python"
-    assert "lexical" in hit["reasons"] and set(hit["reasons"]) <= {"semantic", "lexical"}
+    assert "lexical" in hit["reasons"]
+    if mode == "hybrid":  # ranked: the chunk that defines the queried name says so
+        assert "definition" in hit["reasons"] and found["hits"][0]["symbol"] == symbol
+    else:
+        assert hit["reasons"] == ["lexical"]
     assert hit["snippet"].startswith(first.strip())
     assert len(hit["snippet"].splitlines()) <= SNIPPET_LINES
     assert f"{path}:{hit['start_line']}-{hit['end_line']}" in text
     if symbol == "parse_config_file":  # a long function: the snippet is cut
         assert hit["end_line"] - hit["start_line"] + 1 > SNIPPET_LINES
     assert found["index"]["state"] == "ready"
+
+
+async def test_search_groups_by_file_and_leaves_paths_out(engine: Engine) -> None:
+    found, text = await answer(engine, "search_code", {"query": "zorblax_triangle_area", "group_by": "file"})
+    paths = [h["path"] for h in found["hits"]]
+    assert paths[0] == "src/geometry.py" and len(set(paths)) == len(paths)
+    assert "definition" in found["hits"][0]["reasons"] and "definition" in text
+    kept, _ = await answer(engine, "search_code", {"query": "zorblax_triangle_area", "paths": ["!src/geometry.py"]})
+    assert kept["hits"] and all(h["path"] != "src/geometry.py" for h in kept["hits"])
 
 
 @pytest.mark.parametrize("absolute", [False, True])
@@ -273,6 +286,8 @@ SAFETY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("search_code", {"query": "area", "mode": "bogus"}, "mode"),
     ("search_code", {"query": "   "}, "query is empty"),
     ("search_code", {"query": "area", "repo": "elsewhere"}, "not a served repository"),
+    ("search_code", {"query": "area", "paths": ["nowhere/**"]}, "no indexed file matches the filter"),
+    ("search_code", {"query": "area", "group_by": "folder"}, "group_by"),
     ("read_code", {"path": "src/app.py", "start_line": 0}, "start_line"),
     ("read_code", {"path": "src/app.py", "start_line": 9999}, "no lines"),
     ("related_code", {"path": "src/app.py", "line": 0}, "line"),
