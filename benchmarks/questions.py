@@ -4,6 +4,7 @@
 
 The questions (``benchmarks/questions/<project>.jsonl``, 25 per project) were written by reading each project's code
 before any search ran, and are never edited after; ``projects.json`` pins each project (repository and commit).
+``--questions``: another folder of questions in the same form (e.g. held-out projects kept outside this repository).
 ``--src``: one checkout per project, in a folder named as the project (``git clone URL NAME && git -C NAME checkout
 COMMIT``). ``--indexes``: one semcode index folder per project; ``--build`` makes the missing ones with ``semcode
 index`` and records each one's wall time (``INDEXES/<project>.seconds``).
@@ -50,8 +51,8 @@ K = 10
 Retriever = Callable[[str], list[tuple[str, int, int]]]  # query -> [(path, start_line, end_line)] (0-based lines)
 
 
-def load_questions(project: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in (HERE / f"{project}.jsonl").read_text(encoding="utf-8").splitlines() if line]
+def load_questions(project: str, folder: Path = HERE) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (folder / f"{project}.jsonl").read_text(encoding="utf-8").splitlines() if line]
 
 
 def ndcg(paths: list[str], relevant: dict[str, int]) -> float:
@@ -152,14 +153,14 @@ def retrievers(index: semcode.Index, modes: list[str], minilm: MiniLM | None, ca
 
 
 def run_project(
-    project: str, src: Path, indexes: Path, modes: list[str], minilm: MiniLM | None
+    project: str, src: Path, indexes: Path, modes: list[str], minilm: MiniLM | None, folder: Path = HERE
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with semcode.open([src / project], index_dir=str(indexes / project), read_only=True) as index:
         index.engine.load_encoder()
         for mode, retrieve in retrievers(index, modes, minilm, indexes / f"{project}.minilm.npz").items():
             retrieve("warm up")
-            for q in load_questions(project):
+            for q in load_questions(project, folder):
                 start = time.perf_counter()
                 hits = retrieve(q["query"])
                 ms = (time.perf_counter() - start) * 1000
@@ -219,12 +220,15 @@ def main() -> None:
     p.add_argument("--modes", default=",".join(MODES), help=f"comma list of {', '.join(MODES)}")
     p.add_argument("--projects", default="", help="comma list (default: every project with an index)")
     p.add_argument("--json", type=Path, help="write every question's result here")
+    p.add_argument(
+        "--questions", type=Path, default=HERE, help="a folder of questions and its projects.json (default: ours)"
+    )
     args = p.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
         p.error(f"unknown modes: {', '.join(sorted(unknown))}")
-    projects = json.loads((HERE / "projects.json").read_text())
+    projects = json.loads((args.questions / "projects.json").read_text())
     chosen = set(args.projects.split(",")) - {""}
     projects = [q for q in projects if not chosen or q["project"] in chosen]
     rows: list[dict[str, Any]] = []
@@ -236,7 +240,7 @@ def main() -> None:
         if not (args.indexes / name).exists():
             print(f"{name}: no index, skipped (use --build)", file=sys.stderr)
             continue
-        rows += run_project(name, args.src, args.indexes, modes, minilm)
+        rows += run_project(name, args.src, args.indexes, modes, minilm, args.questions)
         print(f"{name}: {len(rows)} results so far", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps(rows))

@@ -9,7 +9,8 @@ The score of a chunk, from the candidates of every searched index and path glob 
    below a chunk only one side found with the same scores.
 2. **Definition evidence.** A chunk whose symbol (with its parent, when the query qualifies it) is a queried
    identifier gets ``DEFINITION``; a member of a queried class a little.
-3. **Path evidence.** Query words found in the file's name (``PATH_NAME`` each) or its folders (``PATH_DIR``).
+3. **Path evidence.** Query words found in the file's name (``PATH_NAME`` each) or its folders (``PATH_DIR``); a
+   path the query spells out (``src/router/``, ``client.py``) in the chunk's path (``PATH_HINT``).
    Quoted text found verbatim in the chunk adds ``QUOTED``.
 4. **Kinds of text.** Tests, docs, examples, benchmarks, vendored and generated files are multiplied by
    ``KIND_WEIGHT`` unless the query asks for that kind or a path filter selects the files.
@@ -40,6 +41,7 @@ MEMBER = 0.15  # a member of the queried class
 NAME_WEIGHT = 0.1  # BM25 of the query's words over symbol names (their camelCase and snake_case parts)
 PATH_NAME = 0.2
 PATH_DIR = 0.06
+PATH_HINT = 0.4  # a path written in the query ("in src/router/", "client.py") is part of the chunk's path
 QUOTED = 0.3
 KIND_WEIGHT = {"code": 1.0, "config": 0.8, "docs": 0.55, "test": 0.5, "example": 0.6, "benchmark": 0.5,
                "vendored": 0.4, "generated": 0.35}  # fmt: skip
@@ -141,8 +143,9 @@ def _evidence(s: _Scored, terms: QueryTerms, definitions: tuple[tuple[str | None
         s.bonus += strength * scale
         s.reasons.append(kind)
     name_hits, dir_hits = _path_matches(s.chunk.path, frozenset(words))
-    if name_hits or dir_hits:
-        s.bonus += PATH_NAME * min(name_hits, 2) + PATH_DIR * min(dir_hits, 2)
+    hinted = any(hint.lstrip("./") in s.chunk.path for hint in terms.path_hints if hint.strip("./"))
+    if name_hits or dir_hits or hinted:
+        s.bonus += PATH_NAME * min(name_hits, 2) + PATH_DIR * min(dir_hits, 2) + (PATH_HINT if hinted else 0.0)
         s.reasons.append("path")
     if terms.quoted and any(q in s.chunk.text for q in terms.quoted):
         s.bonus += QUOTED

@@ -186,6 +186,15 @@ def test_file_names_that_match_query_words_count() -> None:
     assert "path" in hits[0].reasons
 
 
+def test_a_path_in_the_query_counts() -> None:
+    a = _hit("src/core/retry.py", "backoff", 0.8)
+    b = _hit("src/http/client.py", "send", 0.7)
+    floor = _hit("src/other.py", "other", 0.3)
+    hits = check_rank("how does send work in http/client.py", [a, b, floor], [], [
+        "src/http/client.py:send", "src/core/retry.py:backoff", "src/other.py:other"])  # fmt: skip
+    assert "path" in hits[0].reasons
+
+
 def test_repeated_chunks_of_one_file_decay_and_group_by_file_keeps_one() -> None:
     same = [_hit("big.py", f"f{i}", 0.9 - i / 100, line=i * 10) for i in range(4)]
     other = _hit("other.py", "g", 0.7)
