@@ -18,6 +18,9 @@ ignored folder is never entered, so, as in git, a file inside an ignored folder 
 excluded folders (`node_modules`, `.venv`, ...) are the lowest-priority rules, so a `!vendor/` line re-includes one;
 `.git`, `.hg` and `.svn` are never entered.
 
+Each ignore file is compiled once by `indexer/ignore.py` (`IgnoreFile`), which does not try every pattern on every
+path.
+
 Symlinks never make a file indexed twice. A symlinked file pointing to a file the walk finds at its real path is
 reported ("symlink to <target> (indexed at its real path)", or "skipped" there); one pointing to an ignored file is
 reported too (ignore rules decide what is indexed, whatever path reaches it); one pointing outside the repository,
@@ -39,8 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import pathspec
-
+from indexer.ignore import IgnoreFile as IgnoreFile  # re-exported: the matcher the walk uses
+from indexer.ignore import IgnoreMatcher
+from indexer.ignore import MatcherFactory as MatcherFactory
+from indexer.ignore import PlainIgnoreFile as PlainIgnoreFile
 from indexer.languages import language_for
 from indexer.read import SURROGATES, not_regular, too_big
 from indexer.read import read_source as read_source  # re-exported: the walk's callers read what it finds
@@ -105,57 +110,18 @@ class DiscoverOptions:
 # ignore rules
 
 
-class _Pattern(NamedTuple):
-    exclude: bool  # False for a "!" line
-    dir_only: bool  # the line ended in "/"
-    regex: re.Pattern[str]
-
-
 class _Layer(NamedTuple):
     """The patterns of one ignore file, and the folder (relative, "" or "src/") they are relative to."""
 
     base: str
-    patterns: tuple[_Pattern, ...]
-
-
-def _compile(lines: Iterable[str]) -> tuple[_Pattern, ...]:
-    """Gitignore lines -> patterns, in file order. A line pathspec rejects is dropped (broken input is data)."""
-    out: list[_Pattern] = []
-    for raw in lines:
-        line = raw if raw.endswith("\\ ") else raw.rstrip(" \t\r")
-        if not line or line.startswith("#"):
-            continue
-        dir_only = len(line) > 1 and line.endswith("/") and not line.endswith("\\/")
-        if dir_only:
-            line = line[:-1]  # match the folder's own path; a trailing "/" does not anchor the pattern in git
-        try:
-            spec = pathspec.GitIgnoreSpec.from_lines([line])
-        except ValueError:
-            continue
-        for p in spec.patterns:
-            if p.include is not None and p.regex is not None:
-                out.append(_Pattern(bool(p.include), dir_only, p.regex))
-    return tuple(out)
-
-
-def _own_match(p: _Pattern, path: str, is_dir: bool) -> bool:
-    """True when the pattern matches `path` itself (pathspec's regexes also match every path below a matching
-    folder, marked by the `ps_d` group; those folders were decided, and pruned, when the walk reached them)."""
-    if p.dir_only and not is_dir:
-        return False
-    m = p.regex.search(path)
-    return m is not None and m.groupdict().get("ps_d") is None
+    matcher: IgnoreMatcher
 
 
 def _ignored(layers: Iterable[_Layer], rel: str, is_dir: bool) -> bool:
     """Git's rule: the last matching pattern decides; layers are given highest priority first."""
     for layer in layers:
-        if not rel.startswith(layer.base):
-            continue
-        sub = rel[len(layer.base) :]
-        for p in reversed(layer.patterns):
-            if _own_match(p, sub, is_dir):
-                return p.exclude
+        if rel.startswith(layer.base) and (decided := layer.matcher.decide(rel[len(layer.base) :], is_dir)) is not None:
+            return decided
     return False
 
 
@@ -163,6 +129,7 @@ def _ignored(layers: Iterable[_Layer], rel: str, is_dir: bool) -> bool:
 class _Rules:
     extra: _Layer  # user config: above every file
     layers: tuple[_Layer, ...]  # lowest priority first: default folders, .git/info/exclude, then root downwards
+    matcher: MatcherFactory  # compiles an ignore file's lines
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         return _ignored((self.extra, *reversed(self.layers)), rel, is_dir)
@@ -175,8 +142,8 @@ class _Rules:
             if fname in present:
                 lines = _read_lines(os.path.join(root, rel_dir, fname))
                 if lines:
-                    added.append(_Layer(rel_dir, _compile(lines)))
-        return _Rules(self.extra, self.layers + tuple(added)) if added else self
+                    added.append(_Layer(rel_dir, self.matcher(lines)))
+        return _Rules(self.extra, self.layers + tuple(added), self.matcher) if added else self
 
 
 def _read_lines(path: str) -> list[str]:
@@ -187,13 +154,13 @@ def _read_lines(path: str) -> list[str]:
         return []  # an unreadable ignore file ignores nothing; the walk goes on
 
 
-def _base_rules(root: str, options: DiscoverOptions) -> _Rules:
-    defaults = _Layer("", _compile(f"{name}/" for name in sorted(options.exclude_dirs)))
+def _base_rules(root: str, options: DiscoverOptions, matcher: MatcherFactory = IgnoreFile) -> _Rules:
+    defaults = _Layer("", matcher(f"{name}/" for name in sorted(options.exclude_dirs)))
     layers = [defaults]
     exclude = _read_lines(os.path.join(root, ".git", "info", "exclude"))
     if exclude:
-        layers.append(_Layer("", _compile(exclude)))
-    return _Rules(_Layer("", _compile(options.extra_excludes)), tuple(layers))
+        layers.append(_Layer("", matcher(exclude)))
+    return _Rules(_Layer("", matcher(options.extra_excludes)), tuple(layers), matcher)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -385,12 +352,15 @@ def _walk(root: str, start_rel: str, rules: _Rules, options: DiscoverOptions) ->
                 yield result
 
 
-def discover(root: Path, options: DiscoverOptions = DiscoverOptions()) -> Iterator[str | Skip]:
+def discover(
+    root: Path, options: DiscoverOptions = DiscoverOptions(), *, matcher: MatcherFactory = IgnoreFile
+) -> Iterator[str | Skip]:
     """The files under `root` that semcode indexes, as repository-relative POSIX paths in sorted order, and a Skip
     for each file left out for a reason worth reporting. Never follows a symlinked folder; never raises for a
-    file's problems (an unreadable folder is a Skip)."""
+    file's problems (an unreadable folder is a Skip). `matcher` compiles each ignore file (`PlainIgnoreFile`, the
+    reference, for tests and benchmarks)."""
     real = os.path.realpath(root)
-    yield from _walk(real, "", _base_rules(real, options), options)
+    yield from _walk(real, "", _base_rules(real, options, matcher), options)
 
 
 def _find_root(start: Path) -> Path:

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from indexer.discover import DiscoverOptions, discover, discover_paths, read_source
+from indexer.discover import (
+    DiscoverOptions,
+    IgnoreFile,
+    PlainIgnoreFile,
+    discover,
+    discover_paths,
+    read_source,
+)
 from indexer.types import Skip, SourceFile
 
 Tree = dict[str, str | bytes]
@@ -495,3 +505,97 @@ def test_is_ignored_matches_the_walk(tmp_path, rel, ignored):
         (root / name).write_text(text)
     assert is_ignored(root, rel) is ignored
     assert (rel in set(discover(root))) is (not ignored)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the fast ignore matcher decides as the plain one (pathspec's regex per pattern, last first)
+
+# names that patterns below name, glob, escape or miss: a small vocabulary so that patterns often match
+NAMES = ["a", "b", "ab", "a.py", "b.py", "x.txt", ".env", "foo", "foo-1", "Foo", "é", "a b", "a*", "!a", "#a", "[a]"]
+GLOBS = ["*", "?", "**", "[ab]", "[!a]", "[a-c]", "[]a]", "\\*", "\\!", "\\#", "\\ ", "\\", "[", ".", "a/", "*.py"]
+LEADS = ["", "", "", "!", "/", "!/", "\\!", "#", "**/", "!**/"]
+TAILS = ["", "", "", "/", "/**", "/**/", " ", "\\ ", "  ", "//"]
+
+
+def pattern_line(rng: random.Random) -> str:
+    if rng.random() < 0.3:  # the kinds the fast matcher looks up rather than matches: names, paths, *.ext, tmp*
+        form = rng.choice(["{}", "*{}", "{}*", "/{}", "a/{}", "{}/", "*{}/", "{}*/"])
+        return rng.choice(["", "!"]) + form.format(rng.choice(NAMES[:11]))
+    segments = ["".join(rng.choice(NAMES + GLOBS) for _ in range(rng.randint(1, 2))) for _ in range(rng.randint(1, 3))]
+    return rng.choice(LEADS) + "/".join(segments) + rng.choice(TAILS)
+
+
+def walk_path(rng: random.Random) -> str:
+    return "/".join(rng.choice([*NAMES, "a\nb", "dir", "x.py"]) for _ in range(rng.randint(1, 4)))
+
+
+def check_matchers(lines: list[str], paths: list[str]) -> None:
+    fast, plain = IgnoreFile(lines), PlainIgnoreFile(lines)
+    for path in paths:
+        for is_dir in (False, True):
+            assert fast.decide(path, is_dir) == plain.decide(path, is_dir), (path, is_dir)
+
+
+GENERATED = pytest.mark.filterwarnings("ignore:Possible nested set:FutureWarning")  # re, on "[[" (both matchers)
+
+
+@GENERATED
+@settings(max_examples=400, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_fast_matcher_decides_as_the_plain_one(rng: random.Random) -> None:
+    check_matchers([pattern_line(rng) for _ in range(rng.randint(1, 12))], [walk_path(rng) for _ in range(12)])
+
+
+@pytest.mark.parametrize(
+    ("lines", "path", "is_dir", "decided"),
+    [
+        (["*.py", "!keep.py"], "src/keep.py", False, False),  # last match wins, across kinds
+        (["!keep.py", "*.py"], "src/keep.py", False, True),
+        (["gen/"], "gen", False, None),  # folder-only
+        (["gen/"], "src/gen", True, True),
+        (["/gen"], "src/gen", True, None),  # anchored
+        (["src/gen"], "src/gen", True, True),
+        (["a/**/b.py"], "a/x/y/b.py", False, True),
+        (["x/**"], "x/y/z", False, True),
+        (["x/**/"], "x/y", True, True),
+        (["x/**/"], "x/y", False, None),
+        (["gen//"], "gen", True, None),  # pathspec's regex matches only paths below gen/
+        (["\\!a", "\\#b", "c\\ "], "!a", False, True),
+        (["\\!a", "\\#b", "c\\ "], "#b", False, True),
+        (["\\!a", "\\#b", "c\\ "], "c ", False, True),
+        (["*.py[cod]"], "m.pyc", False, True),
+        (["foo"], "a\nb/foo", False, None),  # as pathspec's regex reads a name holding a newline
+    ],
+)
+def test_fast_matcher_cases(lines: list[str], path: str, is_dir: bool, decided: bool | None) -> None:
+    assert IgnoreFile(lines).decide(path, is_dir) is decided
+    assert PlainIgnoreFile(lines).decide(path, is_dir) is decided
+
+
+@GENERATED
+def test_fast_matcher_on_a_long_file() -> None:
+    """Thousands of patterns (combined regexes in several chunks), negations among them."""
+    rng = random.Random(7)
+    lines = [pattern_line(rng) for _ in range(2500)] + [f"gen/file{i}.py" for i in range(2000)]
+    lines += [f"{rng.choice(['', '!'])}{rng.choice(NAMES)}*{rng.choice(GLOBS)}" for _ in range(2000)]
+    rng.shuffle(lines)
+    check_matchers(lines, [walk_path(rng) for _ in range(60)] + ["gen/file12.py", "gen/file12.pyc"])
+
+
+@GENERATED
+def test_walk_with_fast_and_plain_matchers_agree(tmp_path: Path) -> None:
+    """The whole walk (nested ignore files relative to their folder, pruned folders) on generated trees."""
+    rng = random.Random(11)
+    for n in range(6):
+        root = tmp_path / str(n)
+        tree: Tree = {}
+        for _ in range(40):
+            rel = walk_path(rng).replace("\n", "_") + ".py"
+            if all(not other.startswith(rel + "/") and not rel.startswith(other + "/") for other in tree):
+                tree[rel] = "x"
+        for folder in ["", "a/", "ab/", "foo/", "a/b/"]:
+            tree[folder + rng.choice([".gitignore", ".semcodeignore"])] = "\n".join(
+                pattern_line(rng) for _ in range(rng.randint(1, 8))
+            )
+        make_tree(root, tree)
+        assert list(discover(root, matcher=IgnoreFile)) == list(discover(root, matcher=PlainIgnoreFile))
