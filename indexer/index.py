@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -126,11 +127,21 @@ class RepoPlan:
     root: Path
     repo: str
     records: dict[str, FileRecord]  # the files table as it was when the plan was made
-    todo: list[tuple[str, os.stat_result]]  # (path, its stat at the walk): to read (and chunk if its text changed)
+    todo: list[tuple[str, os.stat_result]]  # (path, its stat at the walk: `walk_stat`): to read (and chunk if changed)
     gone: list[str]  # recorded paths the walk no longer found
     skips: list[FileRecord]  # skip records that are new or changed
     recheck: bool  # checks or chunking changed since the last complete run: every file is read and chunked once
     report: IndexReport
+
+
+def walk_stat(root: Path, path: str) -> os.stat_result:
+    """The stat of a walked file that its record keeps and its read is checked against (``read_source``'s
+    ``expected``): the file's own (``lstat``: a symlink swapped in later is never taken for the file); for a symlinked
+    file discover indexes at the link's path, its target's (its size and mtime say when the text changed; the read
+    checks again that the link stays inside the root). Raises OSError (the file vanished)."""
+    full = os.path.join(root, path)
+    st = os.lstat(full)
+    return os.stat(full) if stat.S_ISLNK(st.st_mode) else st
 
 
 def recorded_hash(records: dict[str, FileRecord], path: str) -> str | None:
@@ -230,7 +241,7 @@ def plan_changes(
         seen.add(item)
         report.files_seen += 1
         try:
-            st = (root / item).stat()
+            st = walk_stat(root, item)
         except OSError:
             continue  # vanished since discovery: it will be treated as deleted next run
         old = records.get(item)
@@ -262,11 +273,13 @@ def prepare_file(
     recorded: str | None,
     options: IndexOptions,
     count_tokens: Callable[[list[str]], list[int]],
+    expected: os.stat_result | None = None,
 ) -> Prepared | Skip:
     """Read one file that looks changed and chunk it, unless its text hashes as ``recorded`` (the content hash of
     its indexed record: ``recorded_hash``). Writes nothing, so it runs in any process; never raises for a
-    bad file (a ``Skip`` says why it cannot be indexed)."""
-    src = read_source(root, path, options.discover)
+    bad file (a ``Skip`` says why it cannot be indexed). ``expected``: the path's stat at the walk (``walk_stat``,
+    kept in ``RepoPlan.todo``); a file swapped for a symlink or another file since is skipped, never read."""
+    src = read_source(root, path, options.discover, expected)
     if isinstance(src, Skip):
         return src
     digest = text_hash(src.text)
@@ -329,7 +342,7 @@ def update_files(
             continue
         found.add(item)
         try:
-            todo.append((item, (root / item).stat()))
+            todo.append((item, walk_stat(root, item)))
         except OSError:
             continue
     for p in wanted:
@@ -443,7 +456,8 @@ def _process(
         if cancelled is not None and cancelled():
             report.cancelled = True
             break
-        item = prepare_file(root, path, None if rechunk else recorded_hash(records, path), opts, run.count_tokens)
+        recorded = None if rechunk else recorded_hash(records, path)
+        item = prepare_file(root, path, recorded, opts, run.count_tokens, expected=st)
         if isinstance(item, Skip):  # recorded at once (also when the run is cancelled before the next batch)
             report.skipped.append(item)
             if path in records:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ REQUEST_TIMEOUT_S = 30.0
 ATTEMPTS = 2
 # option names (lower case) whose values are secret; "*_key_id" is not
 _SECRET = re.compile(r"secret|token|password|sas|credential|(^|_)key$")
+# a local index folder and the files semcode writes in it: this user's only (other users could read every chunk)
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 _SECRET_ENV = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_ACCOUNT_KEY", "AZURE_STORAGE_SAS_TOKEN")
 
 
@@ -160,12 +164,56 @@ class Location:
         if not self.remote:
             folder = Path(self.uri)
             tmp = folder / f"{name}.{os.getpid()}.tmp"
-            tmp.write_bytes(data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as f:
+                if hasattr(os, "fchmod"):
+                    os.fchmod(f.fileno(), PRIVATE_FILE)  # whatever the umask, and a leftover tmp's old mode
+                f.write(data)
             os.replace(tmp, folder / name)
             return
         fs, base = self._fs()
         with self._errors(f"write {name}"), fs.open_output_stream(f"{base}/{name}") as f:
             f.write(data)
+
+    def make_dir(self) -> None:
+        """Create a local folder, and any missing folder above it, private to this user (``PRIVATE_DIR``, whatever
+        the umask): an index holds every chunk's text, and nothing below a 0700 folder is reachable by other users,
+        so the files LanceDB writes there with the umask's mode stay private too. (Setting the umask instead would
+        change it for every thread of the process.) An object store: nothing to create."""
+        if self.remote:
+            return
+        missing = []
+        folder = Path(os.path.abspath(self.uri))
+        while not folder.exists() and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for folder in reversed(missing):
+            try:
+                os.mkdir(folder, PRIVATE_DIR)
+            except FileExistsError:
+                continue  # made meanwhile by someone else: theirs to set
+            os.chmod(folder, PRIVATE_DIR)
+
+    def make_private(self) -> str | None:
+        """Make a local folder that other users can read private (its group and other permissions removed) when this
+        user owns it (an index made by an older semcode, or under a loose umask). Returns a one-line warning for one
+        other users can read that this user cannot fix (owned by another user), else None. An object store: None
+        (its access is the bucket's policy)."""
+        if self.remote:
+            return None
+        try:
+            st = os.stat(self.uri)
+        except OSError:
+            return None
+        if not st.st_mode & 0o077:
+            return None
+        if st.st_uid == os.geteuid():
+            os.chmod(self.uri, stat.S_IMODE(st.st_mode) & PRIVATE_DIR)  # (a folder made read-only stays so)
+            return None
+        return (
+            f"{self.uri}: other users can read this index (mode {stat.S_IMODE(st.st_mode):04o}, owned by "
+            f"{user_name(st.st_uid)}); its owner can make it private with `chmod 700 {self.uri}`"
+        )
 
     def exists(self) -> bool:
         """Whether anything is at this location (a folder, a file, or any object under the prefix)."""
@@ -255,6 +303,16 @@ class Location:
         except Exception as e:
             cause = describe(e, self.options, s3=self.scheme.startswith("s3"))
             raise StoreError(f"{self.uri}: cannot {doing} ({cause})") from e
+
+
+def user_name(uid: int) -> str:
+    """The login name of a user id (for messages), or "uid N"."""
+    try:
+        import pwd
+
+        return pwd.getpwuid(uid).pw_name
+    except (ImportError, KeyError):
+        return f"uid {uid}"
 
 
 def _option(options: Mapping[str, str], *names: str, env: tuple[str, ...] = ()) -> str | None:

@@ -296,12 +296,17 @@ def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, A
         raise ValueError(_not_indexed(root, index_dir))
     sock = None
     if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
-        sock = _daemon_socket(args, index_dir)
-        answer = daemon.ask(sock, cmd, payload)
+        try:
+            sock = _daemon_socket(args, index_dir)
+        except OSError as e:  # e.g. another user made our runtime folder first: never use it
+            print(f"semcode: not using a daemon: {e}", file=sys.stderr)
+        answer = None if sock is None else daemon.ask(sock, cmd, payload)
         if answer is not None and answer["ok"]:
             return answer
         if answer is not None and answer.get("expected"):
             raise ValueError(answer["error"])
+        if answer is not None and answer.get("busy"):  # there, but stopped, swamped or stuck: not waited for
+            print(f"semcode: {answer['error']}; answering without it", file=sys.stderr)
         if answer is not None:
             sock = None  # a daemon that failed: it is there, not to be started again
     from .cli_output import configure_logging
@@ -402,6 +407,8 @@ def _indexes(args: argparse.Namespace) -> int:
 
     named = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
     for info in describe([*named, *cached()]):
+        if info.warning:  # other users can read it, and it is not ours to make private: one line each
+            print(f"semcode: warning: {info.warning}", file=sys.stderr)
         if args.json:
             print(json.dumps({"indexDir": str(info.location), "bytes": info.size, "models": info.models}))
             continue
@@ -515,7 +522,10 @@ def _mcp(args: argparse.Namespace) -> int:
     roots = [index_root(r) for r in args.roots or [Path.cwd()]]
     # a read-only server only encodes queries: one thread each costs less CPU per call than two (measured)
     threads = {"threads": 1} if args.read_only and args.threads is None else {}
-    return serve(_settings(args, **threads), roots, http=args.http, read_only=args.read_only, token=args.token)
+    return serve(
+        _settings(args, **threads), roots, http=args.http, read_only=args.read_only, token=args.token,
+        allowed_hosts=args.allowed_host or (),
+    )  # fmt: skip
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

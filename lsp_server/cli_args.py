@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--http",
         metavar="HOST:PORT",
         default=None,
-        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765)",
+        help="serve streamable HTTP at http://HOST:PORT/mcp instead of stdio (e.g. 127.0.0.1:8765: every local user "
+        "can reach it, unless --token is set), or on a Unix socket with unix:PATH (mode 0600; PATH's folder must be "
+        "yours alone, mode 700, and is made so when missing)",
     )
     mc.add_argument(
         "--read-only",
@@ -266,7 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
     mc.add_argument(
         "--token",
         default=None,
-        help="bearer token HTTP clients must send (default: $SEMCODE_MCP_TOKEN; required off loopback)",
+        help="bearer token HTTP clients must send, also on loopback (default: $SEMCODE_MCP_TOKEN; required off "
+        "loopback)",
+    )
+    mc.add_argument(
+        "--allowed-host",
+        metavar="NAME[:PORT]",
+        action="append",
+        default=[],
+        help="a Host header to accept besides this machine's own names and addresses (off loopback; e.g. the name "
+        "a reverse proxy forwards); repeatable",
     )
     mc.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: 1 with --read-only, else torch's choice)"

@@ -10,19 +10,23 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .daemon_client import (
-    ANSWER_TIMEOUT_S,
     IDLE_S,
+    MAX_CONNECTIONS,
+    MAX_REQUEST_BYTES,
     NO_DAEMON_ENV,
     PROTOCOL,
+    REQUEST_TIMEOUT_S,
+    SEND_TIMEOUT_S,
+    Lines,
     ask,
     daemon_key,
-    read_line,
     runtime_dir,
     socket_path,
     spawn,
@@ -72,11 +76,18 @@ def chunk_row(c: StoredChunk) -> dict[str, Any]:
 
 
 class Daemon:
-    """Answers requests for one index folder (see the module docstring)."""
+    """Answers requests for one index folder (see the module docstring). Each connection is served on a thread of
+    its own, at most ``MAX_CONNECTIONS`` at once: the engine's reads may run on any thread, so one slow or hostile
+    client holds one thread (for ``REQUEST_TIMEOUT_S`` at most while its request is not whole), never the others."""
+
+    BACKLOG = 64
+    EXIT_WAIT_S = 30.0  # how long an exiting daemon lets the answers in progress finish
 
     def __init__(self, engine: Engine, sock: Path, idle_s: float) -> None:
         self.engine, self.sock, self.idle_s = engine, sock, idle_s
         self.running = True
+        self.lock = threading.Condition()  # guards active, last and the engine's folder list
+        self.active, self.last = 0, time.monotonic()
         self.handlers: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
             "search": self.search, "related": self.related, "status": self.status, "ping": self.ping,
             "stop": self.stop,
@@ -88,33 +99,78 @@ class Daemon:
             self.sock.unlink()  # ours to replace: we hold the lock
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
             server.bind(str(self.sock))
-            server.listen(16)
+            server.listen(self.BACKLOG)
             server.settimeout(1.0)
             log.info("daemon %d serving %s", os.getpid(), self.sock)
-            last = time.monotonic()
-            while self.running and time.monotonic() - last < self.idle_s:
+            while self.running and not self.idle():
                 try:
                     conn, _ = server.accept()
                 except TimeoutError:
                     continue
-                with conn:
-                    self.answer(conn)
-                last = time.monotonic()
+                self.start(conn)
         with contextlib.suppress(FileNotFoundError):
             self.sock.unlink()
+        with self.lock:  # the answers in progress finish before the engine closes
+            self.lock.wait_for(lambda: self.active == 0, self.EXIT_WAIT_S)
+
+    def idle(self) -> bool:
+        with self.lock:
+            return self.active == 0 and time.monotonic() - self.last >= self.idle_s
+
+    def start(self, conn: socket.socket) -> None:
+        """Serve `conn` on a thread of its own, or answer "busy" at once when ``MAX_CONNECTIONS`` are served."""
+        with self.lock:
+            self.last = time.monotonic()
+            full = self.active >= MAX_CONNECTIONS
+            self.active += 0 if full else 1
+        if full:
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(0)  # a fresh socket's buffer takes one short line; never block the accept loop
+                busy = f"the daemon at {self.sock} is busy ({MAX_CONNECTIONS} connections)"
+                conn.sendall(self.error_line(busy, expected=False, busy=True))
+            return
+        threading.Thread(target=self.connection, args=(conn,), name="semcode-daemon-conn", daemon=True).start()
+
+    def connection(self, conn: socket.socket) -> None:
+        try:
+            with conn:
+                self.answer(conn)
+        finally:
+            with self.lock:
+                self.active -= 1
+                self.last = time.monotonic()
+                self.lock.notify_all()
 
     def answer(self, conn: socket.socket) -> None:
-        conn.settimeout(ANSWER_TIMEOUT_S)
+        """One request: the whole line within ``REQUEST_TIMEOUT_S`` and ``MAX_REQUEST_BYTES`` (else an error
+        answer), an acknowledgement, then the answer."""
         try:
-            request = json.loads(read_line(conn))
+            request = json.loads(Lines(conn).next(REQUEST_TIMEOUT_S, MAX_REQUEST_BYTES))
+            if not isinstance(request, dict):
+                raise ValueError("a request is a JSON object")
+        except (OSError, ValueError) as e:  # half a request, an oversized one, garbage: that client's problem only
+            with contextlib.suppress(OSError):
+                conn.settimeout(SEND_TIMEOUT_S)
+                conn.sendall(self.error_line(str(e), expected=isinstance(e, ValueError)))
+            return
+        conn.settimeout(SEND_TIMEOUT_S)
+        with contextlib.suppress(OSError):  # a client gone already (`stop` does not wait) still gets its request done
+            conn.sendall(json.dumps({"version": PROTOCOL, "accepted": True}).encode() + b"\n")
+        try:
             out = {"version": PROTOCOL, "ok": True} | self.handle(request)
-        except (OSError, ValueError) as e:  # a client that went away or sent garbage: its problem only
+        except (OSError, ValueError) as e:  # a client that went away or a bad request: its problem only
             out = {"version": PROTOCOL, "ok": False, "error": str(e), "expected": isinstance(e, ValueError)}
         except Exception as e:
             log.exception("request failed")
             out = {"version": PROTOCOL, "ok": False, "error": f"{type(e).__name__}: {e}", "expected": False}
         with contextlib.suppress(OSError):
             conn.sendall(json.dumps(out).encode() + b"\n")
+
+    @staticmethod
+    def error_line(error: str, expected: bool, busy: bool = False) -> bytes:
+        out = {"version": PROTOCOL, "ok": False, "error": error, "expected": expected}
+        out |= {"busy": True} if busy else {}
+        return json.dumps(out).encode() + b"\n"
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("version") != PROTOCOL:
@@ -127,7 +183,8 @@ class Daemon:
 
     def folder(self, root: str) -> Folder:
         path = Path(root)
-        return self.engine.add_folder(path) or next(f for f in self.engine.folders if f.root == path.resolve())
+        with self.lock:  # two requests naming a new root at once add it once
+            return self.engine.add_folder(path) or next(f for f in self.engine.folders if f.root == path.resolve())
 
     def search(self, args: dict[str, Any]) -> dict[str, Any]:
         return search_rows(self.engine, self.folder(args["root"]), args)

@@ -133,7 +133,23 @@ def index_dir_for(index_dir: str | None, root: Path) -> str:
 
 def index_location(index_dir: str, storage_options: Mapping[str, str] | None = None) -> Location:
     """Where `index_dir` lives, with the storage options that reach it (``configured_storage``, resolved for a URI
-    only: a local folder needs none)."""
+    only: a local folder needs none). For a folder in the user's cache, the cache is made private first
+    (``private_cache``)."""
     from indexer.storage import is_uri, location
 
-    return location(index_dir, configured_storage(storage_options) if is_uri(index_dir) else None)
+    if is_uri(index_dir):
+        return location(index_dir, configured_storage(storage_options))
+    if Path(index_dir).parent == indexes_dir():
+        private_cache()
+    return location(index_dir)
+
+
+def private_cache() -> None:
+    """Make the user's index cache (``indexes_dir()`` and the ``semcode`` folder above it) private (0700) where this
+    user owns it and others can read it: one made by an older semcode, or under a loose umask, lists every indexed
+    repository's name. Creates nothing (``indexer.identity.claim_dir`` creates the folders 0700; it also makes each
+    index folder private)."""
+    from indexer.storage import location
+
+    for folder in (user_dir("cache"), indexes_dir()):
+        location(str(folder)).make_private()

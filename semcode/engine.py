@@ -32,7 +32,7 @@ from .limits import (
 from .lines import Lines, cut_lines, source_lines
 from .query import EmptyFilter, SearchQuery
 from .settings import Settings
-from .workspace import Folder, PathOutside
+from .workspace import Folder, PathOutside, check_length
 from .writer import Writer, result
 
 if TYPE_CHECKING:
@@ -159,7 +159,9 @@ class Engine:
 
     def locate(self, path: str, repo: str | None = None) -> tuple[Folder, str]:
         """(folder, checked relative path) for a path given by a user or an agent: absolute, or relative to a served
-        root (`repo` names which when several roots hold that path). Raises ``PathOutside``."""
+        root (`repo` names which when several roots hold that path). Raises ``PathOutside`` (``PathTooLong`` for a
+        path no file can have, before any system call sees it)."""
+        check_length(path)
         folders = [f for f in self.folders if repo is None or repo in (f.repo, str(f.root), f.root.name)]
         if repo is not None and not folders:
             raise PathOutside(f"{repo!r} is not a served repository")

@@ -23,6 +23,7 @@ class IndexInfo:
     location: Location
     size: int
     models: list[dict[str, Any]] = field(default_factory=list)
+    warning: str | None = None  # other users can read it, and this user cannot make it private (not the owner)
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,16 @@ def cached() -> list[Location]:
 
 
 def describe(places: Iterable[Location]) -> Iterator[IndexInfo]:
-    """The indexes among `places` (others are passed over), each described."""
+    """The indexes among `places` (others are passed over), each described. A local index of this user's that other
+    users can read is made private on the way (``Location.make_private``); one this user cannot fix (another user's)
+    carries a ``warning``."""
     from indexer.identity import is_index
     from indexer.store import describe_index
 
     for place in places:
         if is_index(place):
-            yield IndexInfo(place, place.size(), describe_index(place))
+            warning = place.make_private()
+            yield IndexInfo(place, place.size(), describe_index(place), warning)
 
 
 def forget(place: Location, repo: Path | None = None) -> Forgotten:

@@ -26,13 +26,19 @@ class Lines:
 def source_lines(root: Path, rel: str, options: DiscoverOptions) -> list[str]:
     """The file's lines as the chunker numbers them (split at newlines only), read and checked as indexing reads a
     file (encodings with a BOM, and every content check: a file that took a secret since it was indexed is refused
-    with FileNotFoundError)."""
-    from indexer.read import read_source
+    with FileNotFoundError). Opened as indexing opens a file (``indexer.read.open_beneath``): below `root`, through
+    no symlink, and not when the path itself is one, so a file swapped for a symlink after ``Folder.inside`` checked
+    its path is refused, not followed (the check resolves symlinks; the open cannot race it)."""
+    from indexer.read import FOLDER_SWAPPED, SYMLINK_SWAPPED, read_source
     from indexer.types import Skip
 
-    src = read_source(root, rel, options)
+    src = read_source(root, rel, options, follow=False)
     if isinstance(src, Skip):
-        raise FileNotFoundError(f"{rel}: {src.reason}; it cannot be read")
+        why = {
+            SYMLINK_SWAPPED: "it is a symlink now (not followed)",
+            FOLDER_SWAPPED: "a folder on its path is a symlink now (not followed)",
+        }.get(src.reason, src.reason)
+        raise FileNotFoundError(f"{rel}: {why}; it cannot be read")
     lines = src.text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the text's final newline ends its last line

@@ -11,21 +11,35 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from indexer.identity import find_root, repo_id
+from indexer.identity import find_root, path_too_long, repo_id
 
 if TYPE_CHECKING:
     from indexer.store import Store
     from indexer.watch import Watcher
 
-__all__ = ["Folder", "PathOutside", "find_root", "index_root", "repo_id"]
+__all__ = ["Folder", "PathOutside", "PathTooLong", "check_length", "find_root", "index_root", "repo_id"]
 
 
 class PathOutside(ValueError):
     """A path that is not inside a served root (``..``, an absolute path elsewhere, a symlink out)."""
 
 
+class PathTooLong(PathOutside):
+    """A path no file can have: longer than the system's PATH_MAX, or with a name longer than its NAME_MAX. Its
+    message repeats only the path's first 40 characters (it may be megabytes)."""
+
+
+def check_length(path: str) -> None:
+    """Raise ``PathTooLong`` for a path the system calls would refuse with ENAMETOOLONG (a 200 KB path from an
+    agent; ``indexer.identity.path_too_long``): checked before any call, so every front door gets one clear error
+    instead of an OSError."""
+    if (why := path_too_long(path)) is not None:
+        raise PathTooLong(why)
+
+
 def index_root(path: Path) -> Path:
     """The root to index for a folder named on a command line: the folder itself, resolved."""
+    check_length(str(path))
     if not path.is_dir():
         raise ValueError(f"{path}: not a folder")
     return path.resolve()
@@ -56,13 +70,15 @@ class Folder:
 
     def inside(self, rel: str) -> str:
         """A repository-relative path checked to stay inside the root (no ``..``, no absolute path, no symlink
-        out): its normalised POSIX form. Raises ``PathOutside``."""
+        out; no longer than a path can be, root included): its normalised POSIX form. Raises ``PathOutside``."""
+        check_length(rel)
         if not rel or os.path.isabs(rel) or "\\" in rel or "\0" in rel:
             raise PathOutside(f"{rel!r}: expected a path relative to {self.root}")
         parts = [p for p in rel.split("/") if p not in ("", ".")]
         if not parts or ".." in parts:
             raise PathOutside(f"{rel!r}: expected a path inside {self.root} (no '..')")
         clean = "/".join(parts)
+        check_length(f"{self.root}/{clean}")  # (the system calls see the whole path)
         if self.relative(self.root / clean) != clean:
             raise PathOutside(f"{rel!r}: resolves outside {self.root} (a symlink out of the repository)")
         return clean

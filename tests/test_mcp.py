@@ -292,6 +292,10 @@ SAFETY_CASES: list[tuple[str, dict[str, Any], str]] = [
     ("read_code", {"path": "src/app.py", "start_line": 9999}, "no lines"),
     ("related_code", {"path": "src/app.py", "line": 0}, "line"),
     ("related_code", {"path": "src/app.py"}, "line"),
+    ("read_code", {"path": "a" * 200_000}, "path too long"),  # no file can have it: no OSError, no traceback
+    ("related_code", {"path": "src/" + "a" * 200_000, "line": 1}, "path too long"),
+    ("read_code", {"path": "{outside}/" + "b/" * 100_000}, "path too long"),
+    ("read_code", {"path": "src/" + "n" * 300 + ".py"}, "path too long"),  # one name past NAME_MAX
 ]
 
 
