@@ -405,6 +405,11 @@ def storage_cause(error: BaseException, options: Mapping[str, str] | None = None
         return f"the host of {url} cannot be resolved"
     if re.search(r"[Tt]imed out|TimedOut|[Tt]imeout", text):
         return f"{url} did not answer in time"
+    gone = re.search(r"Not found: ([^\s,]+)|NoSuchKey|NOT_FOUND|No such file or directory", text)
+    if gone:  # the index's objects vanished under a run or a search (another process deleted or moved them)
+        table = re.search(r"([\w.-]+\.lance)\b", gone[1] or "") if gone.lastindex else None
+        what = f"its table {table[1]}" if table else "part of the index"
+        return f"{what} is missing from the object store (deleted or moved while in use; semcode index builds it again)"
     if found:
         message = re.search(r"<Message>([^<]*)</Message>", text) or re.search(r"operation: ([^\n(]*)", text)
         return scrub(f"{found[1]}" + (f": {message[1].strip()}" if message and message[1].strip() else ""), options)

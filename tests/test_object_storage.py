@@ -306,6 +306,25 @@ def test_python_api_read_only(aws: S3, shared: str, repo: Path, model: Path) -> 
             index.update()
 
 
+def test_an_index_lost_from_the_object_store_mid_run_is_named(aws: S3, repo: Path, model: Path) -> None:
+    """Another process deletes the index's objects while a run encodes: the error names the URI and what is missing,
+    not a bare "No such file or directory"."""
+    uri = f"s3://{BUCKET}/lost"
+    client = boto3.client(
+        "s3", endpoint_url=aws.endpoint, region_name="us-east-1", aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET
+    )
+
+    def lose_everything(_progress: object) -> None:
+        for key in aws.keys("lost/"):
+            client.delete_object(Bucket=BUCKET, Key=key)
+
+    with semcode.open(repo, index_dir=uri, model=str(model)) as index, pytest.raises(StoreError) as failed:
+        index.update(progress=lose_everything, rebuild=True)
+    message = str(failed.value)
+    assert uri in message and "missing" in message, message
+    assert "No such file or directory" not in message and SECRET not in message
+
+
 def test_python_api_with_explicit_storage_options(
     s3: S3, shared: str, repo: Path, model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -404,6 +423,9 @@ async def test_lsp_with_an_s3_index_dir(s3: S3, shared: str, repo: Path, model: 
         ("AWS Error NETWORK_CONNECTION during HeadObject operation: curlCode: 6, Could not resolve hostname",
          "the host of http://127.0.0.1:9 cannot be resolved"),
         ("Table 'x' was not found", None),
+        ("lance error: Not found: idx/chunks_m_1a2b.lance/_versions, /root/.cargo/registry/src/commit.rs:653:26",
+         "its table chunks_m_1a2b.lance is missing from the object store (deleted or moved while in use; semcode "
+         "index builds it again)"),
     ],
 )  # fmt: skip
 def test_storage_causes(message: str, cause: str | None) -> None:
