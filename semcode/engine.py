@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Folder)
 T = TypeVar("T")
-CANDIDATE_DEPTH = 50  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
+CANDIDATE_DEPTH = 40  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
 
