@@ -287,3 +287,19 @@ def test_the_cli_shows_reasons_and_takes_files_and_negative_paths(repo, model) -
     empty = _cli("search", "APIRouter", *common, "--path", "nothing/**")
     assert empty.returncode == 2 and "no indexed file matches the filter (path 'nothing/**')" in empty.stderr
     assert "Traceback" not in empty.stderr
+
+
+@pytest.mark.parametrize("mode", ["lexical", "semantic", "hybrid"])
+def test_duplicate_chunks_are_ordered_by_path_and_line_in_every_mode(tmp_path, model, mode) -> None:
+    """Identical chunks tie; their order is path then line whatever order they were stored in (a resumed index
+    stores them in another order than a clean build)."""
+    root = tmp_path / "dups"
+    root.mkdir()
+    body = "def frobnicate_widget(x):\n    return x * 2\n"
+    with semcode.open([root], index_dir=str(tmp_path / "index"), model=str(model)) as index:
+        for names in (("zeta.py",), ("mid.py", "alpha.py")):  # stored as zeta, alpha, mid
+            for name in names:
+                (root / name).write_text(body)
+            index.update()
+        hits = [h for h in index.search("frobnicate_widget", limit=10, mode=mode) if h.symbol == "frobnicate_widget"]
+        assert [h.path for h in hits] == ["alpha.py", "mid.py", "zeta.py"]
