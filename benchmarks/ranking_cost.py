@@ -9,8 +9,8 @@ Per query, in turn, in one process:
 
 - ``rrf``: ``Store.search_hybrid`` (semantic + lexical lists of 2 x limit, reciprocal rank fusion: the hybrid
   search before ``semcode.ranking``);
-- ``ranked``: ``indexer.search.candidates`` (semantic, lexical and symbol-name lists, 50 deep) + ``rank``: what
-  ``Engine.search`` runs for a hybrid query;
+- ``ranked``: ``indexer.search.candidates`` (semantic, lexical and symbol-name lists, ``CANDIDATE_DEPTH`` deep,
+  searched at once) + ``rank``: what ``Engine.search`` runs for a hybrid query;
 - ``rank only``: ``semcode.ranking.rank`` over those candidates (pure Python).
 
 Prints p50/p95 in ms and the p50 the ranking adds (ranked - rrf).

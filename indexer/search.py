@@ -93,7 +93,7 @@ def candidates(
 ) -> CandidateLists:
     """The semantic (when ``vector`` is given), lexical and symbol-name lists of a hybrid search, ``depth`` deep
     (names: at most 50). ``name_terms``: what to search the symbol names for ("" for nothing). The three searches
-    run at once (LanceDB releases the GIL): at 100k rows 22 ms instead of 30 one after another
+    run at once (LanceDB releases the GIL): at 100k rows, 50 deep, 22 ms instead of 30 one after another
     (``benchmarks/ranking_cost.py``)."""
     pool = _lists_pool()
     semantic = pool.submit(store.search_vector, vector, depth, **where.kwargs()) if vector is not None else None
