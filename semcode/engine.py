@@ -451,7 +451,8 @@ class Engine:
             if q.mode == "hybrid"
             else self._merged(q, jobs, vector, deadline, stop)
         )
-        if not hits and (q.paths or q.languages) and not any(store.count_matching(**w.kwargs()) for store, w in jobs):
+        # an empty answer because the filters match nothing says so (unless the deadline leaves no time to check)
+        if not hits and (q.paths or q.languages) and not deadline.passed() and not self._any_match(jobs):
             raise EmptyFilter(
                 f"no indexed file matches the filter ({q.describe_filter()}); globs are relative to the repository "
                 "root ('src/**/*.py'), and '!glob' leaves files out ('!tests/**')"
@@ -514,6 +515,9 @@ class Engine:
                 firsts.setdefault((h.chunk.repo, h.chunk.path), h)
             ordered = list(firsts.values())
         return ordered[: q.limit]
+
+    def _any_match(self, jobs: list[tuple[Store, Where]]) -> bool:
+        return any(self._guarded(store, partial(store.count_matching, **where.kwargs())) for store, where in jobs)
 
     def _guarded(self, store: Store, call: Callable[[], T]) -> T:
         """``call()``, a storage failure turned into the one-line error of ``_storage_failure``."""

@@ -148,6 +148,9 @@ class Deadline:
         self.seconds = seconds
         self.start = time.monotonic() if start is None else start
 
+    def passed(self) -> bool:
+        return time.monotonic() - self.start > self.seconds
+
     def check(self, done: int, total: int) -> None:
         """Raise ``SearchTimeout`` once the deadline has passed (`done` of `total` sub-searches ran)."""
         if time.monotonic() - self.start > self.seconds:

@@ -57,7 +57,10 @@ class SearchQuery:
         """The globs written ``!glob``: a hit matches none of them."""
         return tuple(p[1:] for p in self.paths or () if p.startswith("!") and p[1:])
 
-    def describe_filter(self) -> str:
-        """The path and language filters, for a message: ``--path 'src/**' --path '!tests/**' --lang python``."""
-        parts = [f"path {p!r}" for p in self.paths or ()] + [f"language {lang}" for lang in self.languages or ()]
-        return ", ".join(parts)
+    def describe_filter(self, most: int = 3) -> str:
+        """The path and language filters, for a message (``path 'src/**', path '!tests/**', language python``):
+        at most `most` of each, each glob cut to 60 characters."""
+        paths, langs = list(self.paths or ()), list(self.languages or ())
+        parts = [f"path {short(p, 60)}" for p in paths[:most]] + [f"language {lang}" for lang in langs[:most]]
+        extra = max(len(paths) - most, 0) + max(len(langs) - most, 0)
+        return ", ".join(parts) + (f" and {extra} more" if extra else "")

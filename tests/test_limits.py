@@ -38,7 +38,7 @@ from semcode.limits import (
     SearchTimeout,
     model_text,
 )
-from semcode.query import SearchQuery
+from semcode.query import EmptyFilter, SearchQuery
 from tests.test_lsp import request, session, wait_until_settled
 
 pytestmark = pytest.mark.timeout(180)
@@ -185,7 +185,11 @@ def test_the_worst_search_within_the_limits_answers(index: semcode.Index) -> Non
     """No figure is asserted (benchmarks print them); the module's timeout catches a search that runs away."""
     assert WORST.warnings == ()
     assert (len(WORST.paths or ()), len(WORST.languages or ())) == (MAX_PATH_GLOBS, MAX_LANGUAGES)
-    assert index.engine.search(WORST) == []  # no path matches: every sub-search scans every row
+    # no path matches: every sub-search scans every row, and the answer says that the filters match no file (it was
+    # an empty list, which looked like "nothing relevant"); the message names three globs, cut, and counts the rest
+    with pytest.raises(EmptyFilter, match=r"no indexed file matches the filter \(path '\*\*/0\*a.*and 34 more\)") as e:
+        index.engine.search(WORST)
+    assert len(str(e.value)) < 600
     hits = index.engine.search(SearchQuery(WORST.query, MAX_LIMIT, "hybrid", [], WORST.languages))
     assert {h.chunk.path for h in hits} == set(FILES)
 
