@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Folder)
 T = TypeVar("T")
+Stop = Callable[[], bool] | None
 CANDIDATE_DEPTH = 40  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
@@ -452,7 +453,8 @@ class Engine:
             else self._merged(q, jobs, vector, deadline, stop)
         )
         # an empty answer because the filters match nothing says so (unless the deadline leaves no time to check)
-        if not hits and (q.paths or q.languages) and not deadline.passed() and not self._any_match(jobs):
+        stopped = stop is not None and stop()
+        if not hits and (q.paths or q.languages) and not (stopped or deadline.passed()) and not self._any_match(jobs):
             raise EmptyFilter(
                 f"no indexed file matches the filter ({q.describe_filter()}); globs are relative to the repository "
                 "root ('src/**/*.py'), and '!glob' leaves files out ('!tests/**')"
@@ -460,7 +462,7 @@ class Engine:
         return hits
 
     def _ranked(
-        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Any
+        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Stop
     ) -> list[Hit]:
         from indexer.search import candidates
 
@@ -492,7 +494,7 @@ class Engine:
         )
 
     def _merged(
-        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Any
+        self, q: SearchQuery, jobs: list[tuple[Store, Where]], vector: np.ndarray | None, deadline: Deadline, stop: Stop
     ) -> list[Hit]:
         from indexer.search import search
 
