@@ -28,6 +28,7 @@ from mcp_server.tools import READ_LINES, SNIPPET_LINES, build_server
 from semcode.engine import Engine
 from semcode.settings import Settings
 from tests.ports import free_port
+from tests.processes import stop
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(180)]
 
@@ -385,12 +386,7 @@ def http_server(
                     time.sleep(0.1)
             yield f"http://127.0.0.1:{port}/mcp"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+            stop(proc)
 
 
 INIT_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.ports import free_port
+from tests.processes import stop
 
 pytestmark = pytest.mark.timeout(420)
 
@@ -118,12 +119,7 @@ def http_server(cmd: list[str], port: int, log_path: Path) -> Iterator[None]:
                     time.sleep(0.2)
             yield
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+            stop(proc)
 
 
 def test_http_with_a_token(check_mjs: Path, repo: Path, model: Path, tmp_path: Path) -> None:

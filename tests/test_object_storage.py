@@ -37,6 +37,7 @@ from mcp_server.tools import build_server
 from semcode.engine import Engine
 from semcode.settings import Settings
 from tests.ports import free_port
+from tests.processes import stop
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,15 +87,6 @@ def moto_server(port: int, **env: str) -> subprocess.Popen[bytes]:
             return proc
         except OSError:
             time.sleep(0.05)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=20)
 
 
 def aws_env(endpoint: str, key_id: str = KEY_ID, secret: str = SECRET) -> dict[str, str]:

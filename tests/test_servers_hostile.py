@@ -33,6 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 from lsp_server import daemon
 from mcp_server.server import TOKEN_ENV
 from tests.ports import free_port
+from tests.processes import stop
 from tests.test_cli_first_minute import WARM_NEVER, Indexed, Warm, cli, env_with, indexed, wait_until, warm
 
 __all__ = ["indexed", "warm"]  # fixtures of test_cli_first_minute this module uses
@@ -78,12 +79,7 @@ def mcp_server(tmp_path: Path, root: Path, model: Path, http: str, *extra: str, 
             assert proc.poll() is None, f"the server exited: {log_path.read_text()}"
             yield log_path
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
+            stop(proc)
 
 
 def accepts(http: str) -> bool:
