@@ -16,13 +16,13 @@ from .errors import CheckpointError
 
 if TYPE_CHECKING:
     from .config import ConfigError, EncoderConfig
-    from .encode import Encoder, EncodeStats, load_encoder, load_tokenizer, plan_batches
-    from .tokenize import TextTokenizer
+    from .encode import Encoder, EncodeStats, load_encoder, plan_batches
+    from .tokenize import TextTokenizer, load_tokenizer
 
 # torch and tokenizers load on first use of these names (PEP 562): `import encoder` alone stays cheap (the CLI's
 # warm path imports it for CheckpointError)
 _LAZY = {
-    "Encoder": "encode", "EncodeStats": "encode", "load_encoder": "encode", "load_tokenizer": "encode",
+    "Encoder": "encode", "EncodeStats": "encode", "load_encoder": "encode", "load_tokenizer": "tokenize",
     "plan_batches": "encode", "TextTokenizer": "tokenize", "ConfigError": "config", "EncoderConfig": "config",
 }  # fmt: skip
 

@@ -19,9 +19,10 @@ import torch
 from .attention import Backend, Packing, choose_backend
 from .config import EncoderConfig
 from .device import choose_device, choose_dtype, keep_freed_memory
-from .load import default_model, model_id, read_checkpoint, read_tokenizer_files, token_limit
+from .load import default_model, model_id, read_checkpoint, token_limit
 from .model import ModernBertModel, normalize, pool
 from .tokenize import TextTokenizer
+from .tokenize import load_tokenizer as load_tokenizer  # (its home: no torch import for a tokenizer alone)
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +187,6 @@ def load_encoder(
         batch_tokens=batch_tokens,
         backend=backend or choose_backend(dev),
     )
-
-
-def load_tokenizer(path_or_id: str | Path | None = None, max_tokens: int | None = None) -> TextTokenizer:
-    """The checkpoint's tokenizer alone (no weights), truncating at the same limit ``load_encoder`` would use.
-
-    ``TextTokenizer.count(texts)`` gives token counts with special tokens: what the chunker budgets with.
-    """
-    config, tokenizer_path, max_len = read_tokenizer_files(path_or_id or default_model())
-    return TextTokenizer.from_file(tokenizer_path, token_limit(config, max_len, max_tokens), config.cls_token_id)
 
 
 def _load_weights(model: ModernBertModel, state: dict[str, torch.Tensor], folder: Path) -> None:

@@ -55,3 +55,15 @@ class TextTokenizer:
             self._counter = Tokenizer.from_str(self._tok.to_str())
             self._counter.no_truncation()
         return [len(e.ids) for e in self._counter.encode_batch(texts)]
+
+
+def load_tokenizer(path_or_id: str | Path | None = None, max_tokens: int | None = None) -> TextTokenizer:
+    """The checkpoint's tokenizer alone (no weights, no torch import), truncating at the same limit
+    ``load_encoder`` would use.
+
+    ``TextTokenizer.count(texts)`` gives token counts with special tokens: what the chunker budgets with.
+    """
+    from .load import default_model, read_tokenizer_files, token_limit
+
+    config, tokenizer_path, max_len = read_tokenizer_files(path_or_id or default_model())
+    return TextTokenizer.from_file(tokenizer_path, token_limit(config, max_len, max_tokens), config.cls_token_id)

@@ -3,7 +3,7 @@
 
 `discover` walks a repository and yields repository-relative POSIX paths (sorted: the walk visits entries so that the
 output is in plain string order) plus a `Skip` for each file that is deliberately left out and worth telling the user
-about: secret-bearing names, lock files, oversized or empty files, fifos, sockets and devices, symlinks (see below),
+about: secret-bearing names, oversized or empty files, fifos, sockets and devices, symlinks (see below),
 and names that are not valid UTF-8. Files that ignore rules or an unknown file type leave out are dropped without a
 word: there are too many to report.
 
@@ -82,15 +82,6 @@ SECRET_PATTERNS: tuple[str, ...] = (
 NOT_SECRET: frozenset[str] = frozenset(
     {".env.example", ".env.sample", ".env.template", ".env.dist", ".env.defaults", ".env.schema"}
 )
-
-# generated files that hold no code worth searching (dependency lock files), matched case-insensitively
-GENERATED_FILES: frozenset[str] = frozenset(
-    {
-        "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml", "bun.lock",
-        "poetry.lock", "pipfile.lock", "uv.lock", "pdm.lock", "cargo.lock", "gemfile.lock", "composer.lock",
-        "go.sum", "flake.lock", "podfile.lock", "packages.lock.json", "mix.lock", "pubspec.lock",
-    }
-)  # fmt: skip
 
 IGNORE_FILES: tuple[str, ...] = (".gitignore", ".semcodeignore")  # in rising priority within one folder
 
@@ -237,8 +228,6 @@ def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, ex
         return bad if explicit or language_for(rel) is not None else None
     if not options.include_secrets and (pat := secret_pattern(name)):
         return Skip(rel, f"secret-bearing file (matches {pat!r}); set include_secrets to index it")
-    if name.lower() in GENERATED_FILES:
-        return Skip(rel, "generated dependency lock file")
     if language_for(rel) is None:
         return Skip(rel, "unsupported file type") if explicit else None
     if is_link and (link := _check_link(root, rel, options)) is not None:

@@ -6,21 +6,31 @@
 2. A file that looks changed is read; if its text hashes as recorded, only the record's mtime is refreshed.
 3. Changed files are chunked; chunks whose content hash already has a vector for this model are not encoded
    again (a branch switch, a move or a revert costs no encoding).
-4. Chunks are written in batches of files (a batch closes after a few seconds of encoding), and each file's
-   record only after its chunks: a kill -9 at any moment leaves records that are either complete or missing, and
-   the next run redoes the missing ones without re-encoding what was already stored. Vectors are kept by content
-   hash after every few seconds of encoding, also inside a batch or a single huge file, so a kill loses at most
-   those last seconds of encoding.
-5. Files that disappeared leave the index; old table versions are compacted at the end.
+4. Phase 1: chunks are written in batches of files without vectors (those the vector cache holds excepted), and
+   each file's record only after its chunks: a kill -9 at any moment leaves records that are either complete or
+   missing, and the next run redoes the missing ones. When phase 1 ends every file is searchable by text, names
+   and paths, ``related`` and ``read``: seconds, not the minutes embedding takes.
+5. Phase 2: the rows without a vector are embedded in a useful order (``embed_order``: source before tests, docs
+   and vendored code; recently changed files first; small files before giant ones) in slices of a few seconds of
+   encoding; each slice's vectors go into the vector cache, then into their rows (``Store.set_vectors``). A kill
+   loses at most one slice; the next run finds the rows still without a vector (``Store.pending``) and goes on
+   where it stopped. Files of ``embed_policy.lexical_only`` (lockfiles, data, generated code) keep their rows
+   and are never embedded.
+6. Files that disappeared leave the index; old table versions are compacted at the end.
+
+``update_files`` and ``update_buffer`` (a save, a watcher event: a few files) do both phases at once: their rows are
+written with their vectors in one commit, also while a phase 2 of a full run is going on (the engine's writer runs
+them between that run's slices).
 
 The steps are also callable one by one, for a driver that spreads the reading and chunking over other processes
-(``ray_index``): ``plan_changes`` (1, reads only) and ``remove_vanished`` (5's deletions, before any file is
-processed), ``prepare_file`` (2 and 3 for one file; writes nothing, runs anywhere) and ``write_prepared`` (4: the
+(``ray_index``): ``plan_changes`` (1, reads only) and ``remove_vanished`` (6's deletions, before any file is
+processed), ``prepare_file`` (2 and 3 for one file; writes nothing, runs anywhere) and ``write_prepared`` (the
 rows and records of prepared files, with their vectors). ``index_repository`` is these steps in one process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import stat
@@ -42,10 +52,12 @@ from .discover import (
     read_source,
     secret_pattern,
 )
+from .embed_policy import lexical_only
 from .identity import repo_id
 from .languages import language_for
 from .read import CONTENT_CHECKS, check_text, replace_surrogates, too_big
-from .store import FileRecord, Store, StoredChunk
+from .store import FileRecord, PendingRow, Store, StoredChunk
+from .text_kinds import text_kind
 from .types import Chunk, Skip, SourceFile
 
 
@@ -87,21 +99,35 @@ class IndexReport:
     problems: dict[str, list[str]] = field(default_factory=dict)
     seconds: float = 0.0
     cancelled: bool = False
+    searchable_seconds: float | None = None  # when phase 1 ended: every file searchable by text (None: it did not)
+    chunks_pending: int = 0  # rows still without a vector when the run ended (a cancelled phase 2)
+    text_only: dict[str, str] = field(default_factory=dict)  # path -> why its chunks are not embedded
 
 
 @dataclass
 class Progress:
-    """Passed to the progress callback after every batch."""
+    """Passed to the progress callback after every batch. ``phase`` "rows": files are read, chunked and written
+    (``files_done`` of ``files_total``); "vectors": their chunks are embedded (``chunks_embedded`` of
+    ``chunks_to_embed``; every file is searchable by text already)."""
 
     files_done: int
     files_total: int
     chunks_written: int
     tokens_encoded: int
     seconds: float
+    phase: Literal["rows", "vectors"] = "rows"
+    chunks_embedded: int = 0
+    chunks_to_embed: int = 0
+    phase_seconds: float = 0.0  # since the phase began
+    tokens_to_embed: int = 0  # tokens phase 2 encodes in all (``tokens_encoded`` counts those done so far)
 
 
+TEXT_ONLY = "searched by text only: "  # how an indexed file's record starts its reason when it has no vectors
 MIN_CHECKPOINT_TOKENS = 1_024  # the first slice and batch (before any encoding was timed), and the least after
 COMPACT_EVERY_BATCHES = 100  # a long run compacts as it goes (its end compacts anyway)
+# phase 2's order (``embed_order``): kinds of text, then how recently a file changed (days), then size
+KIND_ORDER = {"code": 0, "config": 1, "test": 2, "docs": 2, "example": 2, "benchmark": 2, "vendored": 3, "generated": 3}
+RECENCY_DAYS = (1, 7, 30, 365)
 
 
 def text_hash(text: str) -> str:
@@ -117,6 +143,7 @@ class Prepared:
     digest: str
     chunks: list[Chunk] | None
     problems: list[str] = field(default_factory=list)
+    text_only: str | None = None  # why its chunks get no vector (``embed_policy.lexical_only``), or None
 
 
 @dataclass
@@ -205,8 +232,12 @@ def index_repository(
     plan = plan_changes(root, store, run.opts, run.records, run.report)
     remove_vanished(store, plan)
     _process(run, plan.todo, progress, cancelled, rechunk=plan.recheck)
-    if plan.recheck and not run.report.cancelled:
-        store.set_checks_version(plan.repo, CONTENT_CHECKS)
+    if not run.report.cancelled:
+        run.report.searchable_seconds = time.perf_counter() - run.t0
+        if plan.recheck:
+            store.set_checks_version(plan.repo, CONTENT_CHECKS)
+        _embed_pending(run, len(plan.todo), progress, cancelled)
+    run.report.chunks_pending = len(store.pending(run.repo)) if run.report.cancelled else 0
     store.compact()
     if run.opts.vector_index_min_rows is not None and not run.report.cancelled:
         # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
@@ -283,10 +314,11 @@ def prepare_file(
     if isinstance(src, Skip):
         return src
     digest = text_hash(src.text)
+    text_only = lexical_only(path, src.language, src.text)
     if recorded == digest:
-        return Prepared(path, digest, None)  # same content, new mtime: refresh the record only
+        return Prepared(path, digest, None, text_only=text_only)  # same content, new mtime: refresh the record only
     result = chunk_source(src, count_tokens, max_tokens=options.max_tokens, with_header=options.with_header)
-    return Prepared(path, digest, result.chunks, result.problems)
+    return Prepared(path, digest, result.chunks, result.problems, text_only)
 
 
 def write_prepared(
@@ -297,22 +329,28 @@ def write_prepared(
     vectors_cached: bool = False,
 ) -> tuple[int, int]:
     """Commit prepared files (``(repo, stat at the walk, prepare_file's result)``, of one repository or several):
-    their chunk rows in one merge (``vectors`` holds a vector for every chunk's content hash), then their records.
+    their chunk rows in one merge, then their records. A chunk whose content hash `vectors` lacks is written
+    without a vector (phase 2 embeds it); the chunks of a text-only file never get one, and its record says why.
     A skipped file loses its rows and gets a skip record. Returns (files whose chunks were written, chunks written).
 
     Records last: a crash between the two leaves the files looking changed, so the next run redoes them."""
-    rows: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]] = {}
+    rows: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray | None]]] = {}
     records: list[FileRecord] = []
+    text_only: set[tuple[str, str]] = set()
     for repo, st, item in files:
         if isinstance(item, Skip):
             rows[(repo, item.path)] = []
             records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, "", "skipped", item.reason))
             continue
         if item.chunks is not None:
-            rows[(repo, item.path)] = [(StoredChunk.from_chunk(repo, c), vectors[c.content_hash]) for c in item.chunks]
-        records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, item.digest, "indexed", None))
+            pairs = [(StoredChunk.from_chunk(repo, c), vectors.get(c.content_hash)) for c in item.chunks]
+            rows[(repo, item.path)] = pairs
+        if item.text_only is not None:
+            text_only.add((repo, item.path))
+        reason = None if item.text_only is None else f"{TEXT_ONLY}{item.text_only}"
+        records.append(FileRecord(repo, item.path, st.st_size, st.st_mtime_ns, item.digest, "indexed", reason))
     if rows:
-        store.replace_chunks(rows, vectors_cached=vectors_cached)
+        store.replace_chunks(rows, vectors_cached=vectors_cached, text_only=text_only)
     store.upsert_files(records)
     changed = [item for _, _, item in files if isinstance(item, Prepared) and item.chunks is not None]
     return len(changed), sum(len(item.chunks or ()) for item in changed)
@@ -352,7 +390,7 @@ def update_files(
         store.delete_files(repo, gone)
         report.files_deleted = len(gone)
     report.files_seen = len(todo)
-    _process(run, todo)
+    _process(run, todo, encode=True)
     return run.finish()
 
 
@@ -420,38 +458,19 @@ def _process(
     cancelled: Callable[[], bool] | None = None,
     *,
     rechunk: bool = False,
+    encode: bool = False,
 ) -> None:
-    """Read, chunk, encode and write the files in ``todo`` in batches (file records after their chunks).
+    """Phase 1: read, chunk and write the files in ``todo`` in batches (file records after their chunks), with the
+    vectors the cache already holds and none for the rest (``_embed_pending`` fills them in); with ``encode``, both
+    phases at once (``update_files``: a few files).
 
-    Progress is reported after every write batch and, while a batch is being encoded, after every encoder batch
-    (files counted in proportion to the texts encoded); cancellation is checked at the same places, so a
-    cancelled run stops within one encoder batch and writes no rows of the batch it was encoding (the vectors of
-    its finished slices are kept). A batch closes after ``checkpoint_seconds`` of estimated encoding, so rows are
-    written every few seconds; every ``COMPACT_EVERY_BATCHES`` batches the tables are compacted, so a long run
-    leaves a bounded number of table versions and fragments."""
+    Progress is reported and cancellation checked after every file; a batch closes at ``batch_files`` files or
+    ``batch_chunks`` chunks, so rows land every second or so; every ``COMPACT_EVERY_BATCHES`` batches the tables
+    are compacted, so a long run leaves a bounded number of table versions and fragments."""
     root, store, opts, records, report = run.root, run.store, run.opts, run.records, run.report
     done = 0
-
-    def write(batch: list[tuple[os.stat_result, Prepared]]) -> int | None:
-        tokens_before = report.tokens_encoded  # (slices add to it as they are encoded)
-
-        def encoding(texts_done: int, texts_total: int, tokens_total: int) -> None:
-            if cancelled is not None and cancelled():
-                raise _Cancelled
-            if progress is not None:
-                # the batch's files count as done only once written
-                files = done + min(len(batch) - 1, len(batch) * texts_done // max(texts_total, 1))
-                tokens = tokens_before + tokens_total * texts_done // max(texts_total, 1)
-                progress(Progress(files, len(todo), report.chunks_written, tokens, time.perf_counter() - run.t0))
-
-        try:
-            return _write_batch(run, batch, encoding)
-        except _Cancelled:
-            report.cancelled = True
-            return None
-
     batch: list[tuple[os.stat_result, Prepared]] = []
-    batch_chunks = batch_tokens = batches = 0
+    batch_chunks = batches = 0
     for path, st in todo:
         if cancelled is not None and cancelled():
             report.cancelled = True
@@ -470,58 +489,151 @@ def _process(
             if item.problems:
                 report.problems[path] = item.problems
             batch_chunks += len(item.chunks)
-            batch_tokens += sum(c.tokens for c in item.chunks)
-        full = len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks
-        if full or batch_tokens >= run.checkpoint_tokens():  # (tokens: an upper bound; cached content is free)
-            written = write(batch)
-            if written is None:
-                return
-            done += written
-            batch, batch_chunks, batch_tokens = [], 0, 0
+        if len(batch) >= opts.batch_files or batch_chunks >= opts.batch_chunks:
+            done += _write_batch(run, batch, encode=encode)
+            batch, batch_chunks = [], 0
             batches += 1
             if batches % COMPACT_EVERY_BATCHES == 0:
                 store.compact(prune_vectors=False)
             _report(progress, done, len(todo), report, run.t0)
-    if batch:
-        written = write(batch)
-        if written is None:
-            return
-        done += written
+    if batch and not report.cancelled:
+        done += _write_batch(run, batch, encode=encode)
         _report(progress, done, len(todo), report, run.t0)
+
+
+def embed_order(rows: Sequence[PendingRow], records: dict[str, FileRecord], now_ns: int) -> list[PendingRow]:
+    """The order phase 2 embeds rows in: code before configuration, then tests, docs, examples and benchmarks, then
+    vendored and generated code (``text_kinds.text_kind``); within those, files changed in the last day, week,
+    month, year, then older (their records' mtime); then small files before large ones; then by path."""
+
+    def key(row: PendingRow) -> tuple[int, int, int, str]:
+        record = records.get(row.path)
+        kind = text_kind(row.path, language_for(row.path) or "text")
+        age_days = (now_ns - record.mtime_ns) / 86_400e9 if record is not None and record.mtime_ns > 0 else 0.0
+        recency = next((i for i, days in enumerate(RECENCY_DAYS) if age_days <= days), len(RECENCY_DAYS))
+        size = record.size if record is not None and record.size >= 0 else 0
+        return KIND_ORDER.get(kind, 2), recency, size, row.path
+
+    return sorted(rows, key=key)
+
+
+def _embed_pending(
+    run: _Run,
+    files_total: int,
+    progress: Callable[[Progress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> None:
+    """Phase 2: give every row of the repository that has no vector yet its vector, in ``embed_order``: content the
+    vector cache holds first (no encoding), then the rest in slices of about ``checkpoint_seconds`` of encoding,
+    each slice's vectors kept in the cache and then written into its rows. Cancellation is checked between slices
+    and, inside one, after every encoder batch (nothing of an abandoned slice is written); progress is reported
+    after every encoder batch."""
+    store, report = run.store, run.report
+    pending = store.pending(run.repo)
+    if not pending:
+        return
+    rows = embed_order(pending, store.files(run.repo), time.time_ns())
+    cached = store.cached_vectors(sorted({r.content_hash for r in rows}))
+    store.set_vectors({r.key: cached[r.content_hash] for r in rows if r.content_hash in cached})
+    keys_of: dict[str, list[str]] = {}  # content hash -> the rows that hold it, in order of first need
+    for r in rows:
+        if r.content_hash not in cached:
+            keys_of.setdefault(r.content_hash, []).append(r.key)
+    first = {r.content_hash: r for r in reversed(rows) if r.content_hash in keys_of}  # (reversed: the first wins)
+    todo = [first[h] for h in keys_of]
+    total, embedded = len(rows), len(rows) - sum(len(k) for k in keys_of.values())
+    tokens_before, slices, t_phase = report.tokens_encoded, 0, time.perf_counter()
+    tokens_total = sum(r.tokens for r in todo)
+
+    def show(texts_done: int = 0, texts_total: int = 1, tokens: int = 0) -> None:
+        if cancelled is not None and texts_done and cancelled():
+            raise _Cancelled
+        if progress is not None:
+            now = time.perf_counter()
+            seconds = (now - run.t0, now - t_phase)
+            tokens_done = tokens_before + tokens
+            p = Progress(files_total, files_total, report.chunks_written, tokens_done, seconds[0], "vectors")
+            progress(dataclasses.replace(p, chunks_embedded=embedded, chunks_to_embed=total,
+                                         phase_seconds=seconds[1], tokens_to_embed=tokens_total))  # fmt: skip
+
+    show()
+    start = 0
+    while start < len(todo):
+        if cancelled is not None and cancelled():
+            report.cancelled = True
+            return
+        budget, end, tokens = run.checkpoint_tokens(), start, 0
+        while end < len(todo) and (end == start or tokens + todo[end].tokens <= budget):
+            tokens += todo[end].tokens
+            end += 1
+        part, texts = _slice_texts(store, todo[start:end], keys_of)
+        done_before, part_tokens = report.tokens_encoded - tokens_before, sum(r.tokens for r in part)
+
+        def encoding(texts_done: int, texts_total: int, before: int = done_before, size: int = part_tokens) -> None:
+            show(texts_done, texts_total, before + size * texts_done // max(texts_total, 1))
+
+        t0 = time.perf_counter()
+        try:
+            vectors = run.encoder.encode(texts, kind="document", progress=encoding)
+        except _Cancelled:
+            report.cancelled = True
+            return
+        run.measured(tokens, time.perf_counter() - t0)
+        by_hash = {r.content_hash: v for r, v in zip(part, vectors, strict=True)}
+        store.cache_vectors(by_hash)  # first the cache: a kill before the rows are written loses no encoding
+        store.set_vectors({key: by_hash[h] for h in by_hash for key in keys_of[h]})
+        report.chunks_encoded += len(part)
+        report.tokens_encoded += sum(r.tokens for r in part)
+        embedded += sum(len(keys_of[h]) for h in by_hash)
+        slices += 1
+        if slices % COMPACT_EVERY_BATCHES == 0:
+            store.compact(prune_vectors=False)
+        show(0, 1, report.tokens_encoded - tokens_before)
+        start = end
 
 
 class _Cancelled(Exception):
     """Raised from the encoder's progress callback to stop a cancelled run mid-batch (nothing of it is written)."""
 
 
-def _write_batch(
-    run: _Run,
-    batch: Sequence[tuple[os.stat_result, Prepared]],
-    encoding: Callable[[int, int, int], None] | None = None,
-) -> int:
-    """Encode what is new in ``batch`` and write it; ``encoding(texts_done, texts_total, tokens_total)`` is called
-    after every encoder batch."""
+def _slice_texts(
+    store: Store, part: list[PendingRow], keys_of: dict[str, list[str]]
+) -> tuple[list[PendingRow], list[str]]:
+    """The rows of a phase 2 slice that still exist, and their texts. A row a save replaced meanwhile is gone, but
+    another row of the same content may still need the vector: any row holding the content gives its text."""
+    found = store.texts([key for r in part for key in keys_of[r.content_hash]])
+    kept: list[PendingRow] = []
+    texts: list[str] = []
+    for r in part:
+        text = next((found[k] for k in keys_of[r.content_hash] if k in found), None)
+        if text is not None:
+            kept.append(r)
+            texts.append(text)
+    return kept, texts
+
+
+def _write_batch(run: _Run, batch: Sequence[tuple[os.stat_result, Prepared]], *, encode: bool = True) -> int:
+    """Write ``batch`` with the vectors the cache holds and, when ``encode``, the others encoded now (both phases at
+    once: a save); without, the rows of new content are written without a vector (phase 1)."""
     store, report = run.store, run.report
-    all_chunks = [c for _, item in batch for c in item.chunks or ()]
+    all_chunks = [c for _, item in batch if item.text_only is None for c in item.chunks or ()]
     vectors = store.cached_vectors(sorted({c.content_hash for c in all_chunks}))
     missing = [c for c in {c.content_hash: c for c in all_chunks}.values() if c.content_hash not in vectors]
-    if missing:
-        vectors.update(_encode_in_slices(run, missing, encoding))
+    if missing and encode:
+        vectors.update(_encode_in_slices(run, missing))
     # (every vector is in the cache: found there, or kept by its encoding slice)
     files, chunks = write_prepared(store, [(run.repo, st, item) for st, item in batch], vectors, vectors_cached=True)
+    report.text_only.update((item.path, item.text_only) for _, item in batch if item.text_only is not None)
     report.files_changed += files
     report.chunks_written += chunks
     return len(batch)
 
 
-def _encode_in_slices(
-    run: _Run, missing: list[Chunk], encoding: Callable[[int, int, int], None] | None
-) -> dict[str, np.ndarray]:
+def _encode_in_slices(run: _Run, missing: list[Chunk]) -> dict[str, np.ndarray]:
     """Vectors of ``missing`` (one chunk per content hash), encoded in slices of about ``checkpoint_seconds`` each;
-    each slice's vectors are kept in the store's vector cache at once, so a run killed (or cancelled) mid-batch
-    loses at most one slice of encoding: the next run finds the rest cached."""
+    each slice's vectors are kept in the store's vector cache at once, so a run killed mid-batch (a save of one
+    giant file) loses at most one slice of encoding: the next run finds the rest cached."""
     store, encoder, report = run.store, run.encoder, run.report
-    tokens_total = sum(c.tokens for c in missing)
     out: dict[str, np.ndarray] = {}
     start = 0
     while start < len(missing):
@@ -530,13 +642,8 @@ def _encode_in_slices(
             tokens += missing[end].tokens
             end += 1
         part = missing[start:end]
-
-        def on_progress(done: int, _total: int, offset: int = start) -> None:
-            if encoding is not None:
-                encoding(offset + done, len(missing), tokens_total)
-
         t0 = time.perf_counter()
-        new = encoder.encode([c.text for c in part], kind="document", progress=on_progress)
+        new = encoder.encode([c.text for c in part], kind="document")
         run.measured(tokens, time.perf_counter() - t0)
         part_vectors = {c.content_hash: v for c, v in zip(part, new, strict=True)}
         store.cache_vectors(part_vectors)
@@ -549,4 +656,5 @@ def _encode_in_slices(
 
 def _report(cb: Callable[[Progress], None] | None, done: int, total: int, r: IndexReport, t0: float) -> None:
     if cb is not None:
-        cb(Progress(done, total, r.chunks_written, r.tokens_encoded, time.perf_counter() - t0))
+        seconds = time.perf_counter() - t0
+        cb(Progress(done, total, r.chunks_written, r.tokens_encoded, seconds, phase_seconds=seconds))

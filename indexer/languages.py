@@ -42,6 +42,10 @@ FILENAMES: dict[str, str] = {
     "Dockerfile": "dockerfile", "Makefile": "make", "GNUmakefile": "make", "CMakeLists.txt": "cmake",
     "Rakefile": "ruby", "Gemfile": "ruby", "Jenkinsfile": "groovy", "BUILD": "starlark", "WORKSPACE": "starlark",
     "Vagrantfile": "ruby", "Procfile": "text", "README": "markdown", "LICENSE": "text",
+    # dependency lockfiles: searched by their text only (``embed_policy``), so "which version of X" finds them
+    "yarn.lock": "yaml", "Cargo.lock": "toml", "poetry.lock": "toml", "uv.lock": "toml", "pdm.lock": "toml",
+    "Gemfile.lock": "text", "composer.lock": "json", "Pipfile.lock": "json", "flake.lock": "json",
+    "Podfile.lock": "yaml", "pubspec.lock": "yaml", "mix.lock": "text", "go.sum": "text", "bun.lock": "json",
 }  # fmt: skip
 
 

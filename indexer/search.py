@@ -7,7 +7,7 @@ than the page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -125,13 +125,17 @@ def related(
     languages: list[str] | None = None,
     path_glob: str | None = None,
     exclude: Sequence[str] = (),
+    encode: Callable[[str], np.ndarray] | None = None,
 ) -> tuple[StoredChunk | None, list[Hit]]:
     """(the chunk at ``path:line`` (0-based), the chunks most like it). The chunk itself and any chunk of the same
-    file that overlaps it are not results. (None, []) when nothing indexed covers that line."""
+    file that overlaps it are not results. (None, []) when nothing indexed covers that line. The query is the row's
+    own vector; a row without one yet (phase 2 has not reached it) is encoded by `encode` (none: no results)."""
     chunk = store.chunk_at(repo, path, line)
     if chunk is None:
         return None, []
     vector = store.row_vector(chunk)
+    if vector is None and encode is not None:
+        vector = encode(chunk.text)
     if vector is None:
         return chunk, []
     hits = store.search_vector(

@@ -3,8 +3,11 @@
 One directory holds the tables of any number of embedding models. Each model gets three tables, named from a slug of
 the model id plus a short hash of it (so two models never share rows, and a model change re-embeds everything):
 
-- ``chunks_<slug>_<hash8>``: one row per chunk (metadata, text, a ``names`` column for symbol search, the vector).
-  Native full-text (BM25) indexes on ``text`` and ``names``; optionally an IVF_PQ index on ``vector``.
+- ``chunks_<slug>_<hash8>``: one row per chunk (metadata, text, a ``names`` column for symbol search, the vector,
+  ``embed``). Native full-text (BM25) indexes on ``text`` and ``names``; optionally an IVF_PQ index on ``vector``.
+  The vector may be null: a full run writes every row first (phase 1: searchable by text at once) and fills the
+  vectors in afterwards (phase 2: ``pending``, ``set_vectors``); vector search skips null rows. ``embed`` false
+  marks the rows of files searched by text only (``indexer/embed_policy.py``), which never get one.
 - ``vectors_<slug>_<hash8>``: the embedding cache, ``content_hash -> vector``; a chunk whose text did not change
   is never embedded again, whatever file or position it moves to.
 - ``files_<slug>_<hash8>``: one row per file seen (size, mtime, hash of the bytes, indexed or skipped and why).
@@ -24,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +41,7 @@ from lancedb.index import FTS, IvfPq
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
-from indexer.types import Chunk, StoreError
+from indexer.types import Chunk, Coverage, StoreError
 
 # With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
 # LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
@@ -94,6 +97,17 @@ class StoredChunk:
 
 
 @dataclass(frozen=True)
+class _Row:
+    """A chunk row about to be written: its key, the chunk, its vector (None: not embedded yet) and whether it is to
+    be embedded at all."""
+
+    key: str
+    chunk: StoredChunk
+    vector: np.ndarray | None
+    embed: bool
+
+
+@dataclass(frozen=True)
 class FileRecord:
     repo: str
     path: str
@@ -124,8 +138,15 @@ def _chunk_schema(dim: int) -> pa.Schema:
         typ = pa.int64() if name in _INT_FIELDS else pa.string()
         fields.append(pa.field(name, typ, nullable=name in _NULLABLE))
     fields.append(pa.field("names", pa.string(), nullable=False))  # full-text column for symbol search
-    fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=False))
+    fields.append(pa.field("vector", pa.list_(pa.float32(), dim), nullable=True))  # null until phase 2 embeds it
+    fields.append(pa.field("embed", pa.bool_(), nullable=False))  # False: searched by text only (embed_policy.py)
     return pa.schema(fields)
+
+
+def _legacy_chunk_schema(dim: int) -> pa.Schema:
+    """The chunk table before two-phase indexing: no ``embed`` column, every row with its vector. A writable open
+    migrates it (``_migrate``); a read-only one reads it as it is (every row embedded)."""
+    return pa.schema([f for f in _chunk_schema(dim) if f.name != "embed"])
 
 
 def _vector_schema(dim: int) -> pa.Schema:
@@ -187,10 +208,26 @@ def _row_key(c: StoredChunk) -> str:
 
 
 def _vectors(column: pa.ChunkedArray | pa.Array, dim: int) -> np.ndarray:
+    """A vector column as an (n, dim) matrix; a null vector (a row phase 2 has not embedded yet) is all zeros."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if len(arr) == 0:
         return np.zeros((0, dim), dtype=np.float32)
+    if arr.null_count:
+        out = np.zeros((len(arr), dim), dtype=np.float32)
+        valid = np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        out[valid] = _vectors(arr.filter(arr.is_valid()), dim)
+        return out
     return np.asarray(arr.flatten().to_numpy(zero_copy_only=False), dtype=np.float32).reshape(len(arr), dim)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """A chunk row phase 2 has to embed: its key, file, content hash and tokens (its text is read per slice)."""
+
+    key: str
+    path: str
+    content_hash: str
+    tokens: int
 
 
 # ----------------------------------------------------------------------------------------------------------- store
@@ -200,8 +237,11 @@ class Store:
     """The tables of one embedding model in one index directory. Not thread-safe for concurrent writes from several
     threads; reads may run while another process writes (LanceDB commits are atomic)."""
 
-    def __init__(self, where: Location, db: Any, model_id: str, dim: int, tables: dict[str, Any]) -> None:
+    def __init__(
+        self, where: Location, db: Any, model_id: str, dim: int, tables: dict[str, Any], *, legacy: bool = False
+    ) -> None:
         self.location = where
+        self.legacy = legacy  # a read-only open of a chunk table without the `embed` column: every row embedded
         self.root = where.root  # a local folder's Path, or the object-store URI
         self.model_id = model_id
         self.dim = dim
@@ -211,6 +251,7 @@ class Store:
         self._files = tables["files"]
         self._names = table_names(model_id)
         self._only_repo: tuple[int, str | None] | None = None  # (chunk table version, its only repo)
+        self._coverage: dict[str | None, tuple[int, Coverage]] = {}  # repo -> (chunk table version, its coverage)
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -248,19 +289,25 @@ class Store:
         names = table_names(model_id)
         wanted = {"chunks": _chunk_schema(dim), "vectors": _vector_schema(dim), "files": _file_schema()}
         tables = {}
+        legacy = False
         for kind, name in names.items():
             try:
                 table = _open_table(db, name, wanted[kind], read_only)
                 schema = table.schema
             except Exception as e:
                 raise _open_error(where, name, model_id, e, read_only) from e
-            if not _same_layout(schema, wanted[kind]):
+            if kind == "chunks" and _same_layout(schema, _legacy_chunk_schema(dim)):
+                legacy = read_only  # an index of an older semcode: migrated when opened to write
+                if not read_only:
+                    _migrate(table)
+                    schema = table.schema
+            if not legacy and not _same_layout(schema, wanted[kind]):
                 raise StoreError(
                     f"the index table {name} in {root} has another layout (made by another semcode version, or for"
                     f" another vector size than {dim}); {REBUILD}"
                 )
             tables[kind] = table
-        store = cls(where, db, model_id, dim, tables)
+        store = cls(where, db, model_id, dim, tables, legacy=legacy)
         if not read_only:
             update_marker(where, lambda m: m.setdefault("models", {}).update({model_id: dim}))
             store._ensure_fts()
@@ -350,7 +397,9 @@ class Store:
             known.update(table.to_arrow()["content_hash"].to_pylist())
         return known
 
-    def replace_file_chunks(self, repo: str, path_chunks: dict[str, list[tuple[StoredChunk, np.ndarray]]]) -> None:
+    def replace_file_chunks(
+        self, repo: str, path_chunks: Mapping[str, Sequence[tuple[StoredChunk, np.ndarray | None]]]
+    ) -> None:
         """Make the chunks of each file in `path_chunks` exactly the given ones (an empty list clears a file).
 
         One merge_insert per 1000 files (one atomic commit each): rows whose key is unchanged stay untouched, new
@@ -360,31 +409,36 @@ class Store:
 
     def replace_chunks(
         self,
-        file_chunks: dict[tuple[str, str], list[tuple[StoredChunk, np.ndarray]]],
+        file_chunks: Mapping[tuple[str, str], Sequence[tuple[StoredChunk, np.ndarray | None]]],
         *,
         vectors_cached: bool = False,
+        text_only: Collection[tuple[str, str]] = (),
     ) -> None:
         """``replace_file_chunks`` for files of any repositories, keyed by (repo, path): one merge_insert per 1000
         files whatever the repositories (a distributed job writes many small repositories in few commits).
+        A vector may be None: the row is written without one (phase 1 of a full run) and ``pending`` lists it until
+        ``set_vectors`` fills it in. Files in `text_only` are searched by text only: their rows never get a vector.
         `vectors_cached`: the caller has put every vector in the cache already (an indexing run does, slice by
         slice, as it encodes), so the cache is not checked again (a read of every content hash of the batch)."""
         if not file_chunks:
             return
         keys: set[str] = set()
-        rows: list[tuple[str, StoredChunk, np.ndarray]] = []
+        rows: list[_Row] = []
         for (repo, path), pairs in file_chunks.items():
+            embed = (repo, path) not in text_only
             for chunk, vector in pairs:
                 if chunk.repo != repo or chunk.path != path:
                     raise ValueError(f"chunk of {chunk.repo}:{chunk.path} passed under {repo}:{path}")
                 key = _row_key(chunk)
                 if key not in keys:  # an exact duplicate row would make the merge ambiguous
                     keys.add(key)
-                    rows.append((key, chunk, self._check_vector(vector)))
+                    v = self._check_vector(vector) if vector is not None and embed else None
+                    rows.append(_Row(key, chunk, v, embed))
         if not vectors_cached:
-            self.cache_vectors({c.content_hash: v for _k, c, v in rows})
-        by_file: dict[tuple[str, str], list[tuple[str, StoredChunk, np.ndarray]]] = {}
+            self.cache_vectors({r.chunk.content_hash: r.vector for r in rows if r.vector is not None})
+        by_file: dict[tuple[str, str], list[_Row]] = {}
         for row in rows:
-            by_file.setdefault((row[1].repo, row[1].path), []).append(row)
+            by_file.setdefault((row.chunk.repo, row.chunk.path), []).append(row)
         for batch in batches(list(file_chunks)):
             batch_rows = [r for f in batch for r in by_file.get(f, [])]
             paths_by_repo: dict[str, list[str]] = {}
@@ -395,7 +449,7 @@ class Store:
                 self._chunks.merge_insert("key")
                 .when_not_matched_insert_all()
                 .when_not_matched_by_source_delete(where)
-                .execute(self._chunk_table(batch_rows))
+                .execute(self._chunk_table(batch_rows), on_bad_vectors="null")  # a null vector: not embedded yet
             )
 
     def delete_files(self, repo: str, paths: list[str]) -> None:
@@ -477,19 +531,81 @@ class Store:
         # insert-if-absent also under a concurrent writer that cached the same content meanwhile
         self._vectors.merge_insert("content_hash").when_not_matched_insert_all().execute(data)
 
-    def _vector_array(self, vectors: list[np.ndarray]) -> pa.FixedSizeListArray:
-        flat = np.stack(vectors).astype(np.float32, copy=False).reshape(-1) if vectors else np.zeros(0, np.float32)
-        return pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), self.dim)
+    def _vector_array(self, vectors: Sequence[np.ndarray | None]) -> pa.FixedSizeListArray:
+        """A vector column; a None is a null vector (zeros under a null mask)."""
+        if not vectors:
+            return pa.FixedSizeListArray.from_arrays(pa.array(np.zeros(0, np.float32), pa.float32()), self.dim)
+        zero = np.zeros(self.dim, np.float32)
+        flat = np.stack([zero if v is None else v for v in vectors]).astype(np.float32, copy=False).reshape(-1)
+        values = pa.array(flat, pa.float32())
+        if all(v is not None for v in vectors):
+            return pa.FixedSizeListArray.from_arrays(values, self.dim)
+        mask = pa.array([v is None for v in vectors], pa.bool_())
+        return pa.FixedSizeListArray.from_arrays(values, self.dim, mask=mask)
 
-    def _chunk_table(self, rows: list[tuple[str, StoredChunk, np.ndarray]]) -> pa.Table:
-        columns: dict[str, Any] = {"key": [k for k, _c, _v in rows]}
+    def _chunk_table(self, rows: list[_Row]) -> pa.Table:
+        columns: dict[str, Any] = {"key": [r.key for r in rows], "embed": [r.embed for r in rows]}
         for name in _CHUNK_FIELDS:
-            columns[name] = [getattr(c, name) for _k, c, _v in rows]
-        columns["names"] = [names_text(c) for _k, c, _v in rows]
+            columns[name] = [getattr(r.chunk, name) for r in rows]
+        columns["names"] = [names_text(r.chunk) for r in rows]
         schema = _chunk_schema(self.dim)
-        arrays = [pa.array(columns[f.name], f.type) for f in schema if f.name != "vector"]
-        arrays.append(self._vector_array([v for _k, _c, v in rows]))
+        arrays = [
+            self._vector_array([r.vector for r in rows]) if f.name == "vector" else pa.array(columns[f.name], f.type)
+            for f in schema
+        ]
         return pa.Table.from_arrays(arrays, schema=schema)
+
+    # -- phase 2: rows written without a vector get one ---------------------------------------------------------
+
+    def pending(self, repo: str) -> list[PendingRow]:
+        """The rows of `repo` that are to be embedded and have no vector yet (in no particular order)."""
+        if self.legacy:
+            return []
+        where = f"repo = {sql_str(repo)} AND embed AND vector IS NULL"
+        columns = ["key", "path", "content_hash", "tokens"]
+        table = self._chunks.search().where(where).select(columns).limit(None).to_arrow()
+        return [PendingRow(**row) for row in table.to_pylist()]
+
+    def texts(self, keys: Sequence[str]) -> dict[str, str]:
+        """The text of the rows with these keys (rows deleted meanwhile are absent)."""
+        out: dict[str, str] = {}
+        for batch in batches(list(dict.fromkeys(keys))):
+            table = self._chunks.search().where(sql_in("key", batch)).select(["key", "text"]).limit(None).to_arrow()
+            out.update(zip(table["key"].to_pylist(), table["text"].to_pylist(), strict=True))
+        return out
+
+    def set_vectors(self, vectors: Mapping[str, np.ndarray]) -> None:
+        """Fill in the vectors of rows by key, in one commit (phase 2). A row deleted or replaced meanwhile (a save
+        while phase 2 runs) matches no key and is left alone; nothing is inserted."""
+        if not vectors:
+            return
+        data = pa.table(
+            {
+                "key": pa.array(list(vectors), pa.string()),
+                "vector": self._vector_array([self._check_vector(v) for v in vectors.values()]),
+            }
+        )
+        self._chunks.merge_insert("key").when_matched_update_all().execute(data)
+
+    def coverage(self, repo: str | None = None) -> Coverage:
+        """How many rows (of `repo`) have vectors, wait for one, or are searched by text only. Cached per table
+        version (every search answer reports it: three counts cost milliseconds at 100k rows)."""
+        version = self._chunks.version
+        cached = self._coverage.get(repo)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        scope = "" if repo is None else f"repo = {sql_str(repo)} AND "
+        total = self.count_chunks(repo)
+        if self.legacy or not total:
+            found = Coverage(embedded=total)
+        else:
+            text_only = int(self._chunks.count_rows(f"{scope}NOT embed"))
+            pending = int(self._chunks.count_rows(f"{scope}embed AND vector IS NULL"))
+            found = Coverage(embedded=total - text_only - pending, pending=pending, text_only=text_only)
+        if len(self._coverage) > 64:
+            self._coverage.clear()
+        self._coverage[repo] = (version, found)
+        return found
 
     # -- reads ----------------------------------------------------------------------------------------------------
 
@@ -596,11 +712,14 @@ class Store:
         return min(chunks, key=lambda c: (c.end_byte - c.start_byte, -c.start_byte))
 
     def row_vector(self, chunk: StoredChunk) -> np.ndarray | None:
-        """The vector stored in `chunk`'s own row (None when the row is gone). Not the vector cache's copy: a
-        concurrent compaction may prune that (``_prune_vectors``) before an indexing run commits the rows."""
+        """The vector stored in `chunk`'s own row (None when the row is gone or has no vector yet). Not the vector
+        cache's copy: a concurrent compaction may prune that (``_prune_vectors``) before an indexing run commits the
+        rows."""
         where = f"key = {sql_str(_row_key(chunk))}"
         table = self._chunks.search().where(where).select(["vector"]).limit(1).to_arrow()
-        return _vectors(table["vector"], self.dim)[0] if table.num_rows else None
+        if not table.num_rows or table["vector"].null_count:
+            return None  # gone, or not embedded yet
+        return _vectors(table["vector"], self.dim)[0]
 
     # -- maintenance ----------------------------------------------------------------------------------------------
 
@@ -639,6 +758,7 @@ class Store:
             "model_id": self.model_id,
             "dim": self.dim,
             "rows": self._chunks.count_rows(),
+            **_coverage_stats(self.coverage()),
             "files": self._files.count_rows("status = 'indexed'"),
             "skipped": self._files.count_rows("status = 'skipped'"),
             "vectors": self._vectors.count_rows(),
@@ -721,6 +841,18 @@ def describe_index(
         incomplete = marker.get("incomplete", {}).get(model, [])
         out.append({"model": model, "dim": dim, "repos": repos, "updated": updated, "incomplete": incomplete})
     return out
+
+
+def _coverage_stats(c: Coverage) -> dict[str, Any]:
+    """``stats``' view of the vectors: "embedded": "82%" while phase 2 goes on, rows pending and text only."""
+    return {"embedded": c.percent, "rows_pending": c.pending, "rows_text_only": c.text_only}
+
+
+def _migrate(table: Any) -> None:
+    """Bring a chunk table of an older semcode to two-phase indexing: an ``embed`` column (true: every row there was
+    embedded) and a vector column that may be null. Both are metadata or one cheap column, not a rewrite of rows."""
+    table.add_columns({"embed": "true"})
+    table.alter_columns({"path": "vector", "nullable": True})
 
 
 def _open_table(db: Any, name: str, schema: pa.Schema, read_only: bool) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from .coverage import Coverage as Coverage  # re-exported: its home is indexer.coverage
 from .errors import StoreError as StoreError  # re-exported: its home is indexer.errors
 
 

@@ -116,7 +116,9 @@ def _is_index(index_dir: str) -> bool:
 
 
 WARM_COMMANDS = {"search", "related", "status"}  # a daemon may answer them (`_answer`)
-SETTINGS_OF_DAEMON = ("model", "device", "dtype", "threads", "max_tokens")  # as daemon.daemon_key takes them
+# what a request names besides the index folder, as daemon_client.target takes them (torch's threads are the
+# daemon's own: process-wide, they cannot differ per request)
+SETTINGS_OF_DAEMON = ("model", "device", "dtype", "max_tokens")
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
@@ -183,7 +185,7 @@ def _chunks(args: argparse.Namespace) -> int:
     from indexer.types import Skip
 
     settings = _settings(args, max_tokens=None)
-    options = settings.index_options(args.max_tokens).discover
+    options = settings.discover_options()  # (no indexer.index, LanceDB or torch import: chunking needs none)
     count = load_tokenizer(settings.resolved_model()).count
     files = chunks = skipped = 0
     for _root, result in chunk_paths(
@@ -227,7 +229,10 @@ def _index(args: argparse.Namespace) -> int:
     if not args.paths:
         raise ValueError("name the repositories to index: semcode index PATH ...")
     engine = _engine(args, [index_root(p) for p in args.paths])
-    engine.load_encoder()  # (until the run starts, Ctrl-C ends the process at once: `semcode.interrupts`)
+    # the model's config and tokenizer, checked before anything is written; the weights load when phase 2 begins
+    # (every file is searchable by text before then). Until the run starts, Ctrl-C ends the process at once
+    # (`semcode.interrupts`); afterwards the run, on the writer thread, stops at its next file or slice.
+    engine.tokenizer()
     display = ProgressDisplay(args.quiet or args.json)
     try:
         with raising():
@@ -255,9 +260,12 @@ def _interrupted(engine: Engine, display: ProgressDisplay) -> int:
         engine.writer.join()
     for folder in engine.folders:
         p = display.last.get(folder.root)
-        kept = (
-            f"{p.files_done} of {p.files_total} files looked at, {p.chunks_written} chunks written" if p else "nothing"
-        )
+        if p is None:
+            kept = "nothing"
+        elif p.phase == "vectors":  # phase 1 was done: every file is searchable by its text
+            kept = f"every file, searchable by text, and {p.chunks_embedded} of {p.chunks_to_embed} chunks embedded"
+        else:
+            kept = f"{p.files_done} of {p.files_total} files looked at, {p.chunks_written} chunks written"
         print(f"semcode: {folder.root}: kept {kept}; run `semcode index {folder.root}` to finish", file=sys.stderr)
     return 130
 
@@ -276,13 +284,18 @@ def _search(args: argparse.Namespace) -> int:
         print(f"semcode: warning: {note}", file=sys.stderr)
     if not answer["hits"] and answer["indexed_files"] == 0:
         raise ValueError(_not_indexed(root, _index_dir(args, root)))
+    if answer.get("pending"):
+        share = int(100 * answer.get("embedded", 1.0))
+        print(f"semcode: {share}% embedded: semantic matches cover that share, the rest of the index is searched by"
+              f" its text ({answer['pending']} chunks wait for a vector; `semcode index` embeds them)",
+              file=sys.stderr)  # fmt: skip
     print_hits(answer["hits"], args.json)
     return 0
 
 
 def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, Any]) -> Any:
-    """The daemon's answer when one serves this index (starting one for next time when none does, unless
-    --no-daemon), else the same answer computed here. Never creates an index folder.
+    """The daemon's answer (starting one for next time when none runs, unless --no-daemon), else the same answer
+    computed here. Never creates an index folder.
 
     The warm path (a daemon answers) imports only light modules: no ``Settings`` (dataclasses cost 10 ms), no model
     code, no LanceDB; ``semcode.config`` resolves the index folder and the model as ``Settings`` would."""
@@ -296,11 +309,12 @@ def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, A
         raise ValueError(_not_indexed(root, index_dir))
     sock = None
     if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
+        target = daemon.target(index_dir, *(getattr(args, f, None) for f in SETTINGS_OF_DAEMON))
         try:
             sock = _daemon_socket(args, index_dir)
         except OSError as e:  # e.g. another user made our runtime folder first: never use it
             print(f"semcode: not using a daemon: {e}", file=sys.stderr)
-        answer = None if sock is None else daemon.ask(sock, cmd, payload)
+        answer = None if sock is None else daemon.ask(sock, cmd, payload, target)
         if answer is not None and answer["ok"]:
             return answer
         if answer is not None and answer.get("expected"):
@@ -309,19 +323,18 @@ def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, A
             print(f"semcode: {answer['error']}; answering without it", file=sys.stderr)
         if answer is not None:
             sock = None  # a daemon that failed: it is there, not to be started again
+        if sock is not None and cmd != "status":  # status alone is not worth loading a model for
+            daemon.spawn(sock, target, root)
     from .cli_output import configure_logging
 
     configure_logging(args.verbose)
-    settings = _settings(args)
-    if sock is not None and cmd != "status":  # status alone is not worth loading a model for
-        daemon.spawn(settings, index_dir, root, sock)
     from semcode import Engine
 
-    from .daemon import Daemon
+    from .daemon import answer_here
 
-    engine = Engine(settings, [root])
+    engine = Engine(_settings(args), [root])
     try:
-        return Daemon(engine, Path(), 0).handle({"version": daemon.PROTOCOL, "cmd": cmd, "args": payload})
+        return answer_here(engine, cmd, payload)
     finally:
         engine.close_now()
 
@@ -334,12 +347,10 @@ def _index_dir(args: argparse.Namespace, root: Path) -> str:
 
 
 def _daemon_socket(args: argparse.Namespace, index_dir: str) -> Path:
-    """The socket of the daemon for this command's settings: ``daemon.socket_path(_settings(args), index_dir)``,
-    without building a Settings."""
-    from .daemon_client import daemon_key, runtime_dir
+    """The daemon's socket: one per user, whatever this command's index and settings (which its requests carry)."""
+    from .daemon_client import socket_path
 
-    model, device, dtype, threads, max_tokens = (getattr(args, f, None) for f in SETTINGS_OF_DAEMON)
-    return runtime_dir() / f"{daemon_key(index_dir, model, device, dtype, threads, max_tokens)}.sock"
+    return socket_path()
 
 
 def _not_indexed(root: Path, index_dir: str) -> str:
@@ -435,6 +446,7 @@ def _forget(args: argparse.Namespace) -> int:
         targets = [(settings.index_location(settings.index_dir_for(r)), r) for r in repos]
     refused = 0
     for place, repo in targets:
+        _close_in_daemon(place.uri)
         done = forget(place, repo)
         if done.outcome in ("not-an-index", "missing"):
             why = "not a semcode index (no marker); left alone" if done.outcome == "not-an-index" else "no index there"
@@ -447,11 +459,55 @@ def _forget(args: argparse.Namespace) -> int:
     return 2 if refused else 0
 
 
-def _daemon(args: argparse.Namespace) -> int:
-    from .daemon import run_daemon
+def _close_in_daemon(index_dir: str) -> None:
+    """Before an index is deleted: a running daemon closes it (a daemon that does not answer is only reported)."""
+    from .daemon_client import close_index
 
-    settings = _settings(args)
-    return run_daemon(settings, args.index_dir, args.root.resolve(), args.idle)
+    why = close_index(index_dir)
+    if why is not None:
+        print(f"semcode: warning: {why}; it may still hold {index_dir}", file=sys.stderr)
+
+
+def _daemon(args: argparse.Namespace) -> int:
+    """`semcode daemon serve|status|stop`."""
+    return DAEMON_ACTIONS[args.action](args)
+
+
+def _daemon_serve(args: argparse.Namespace) -> int:
+    from .daemon import run_daemon
+    from .daemon_client import target
+
+    if (args.root is None) != (args.index_dir is None):
+        raise ValueError("--root and --index-dir go together (the index to open at start)")
+    first = None
+    if args.root is not None:
+        first = (target(args.index_dir, args.model, args.device, args.dtype, args.max_tokens), str(args.root.resolve()))
+    return run_daemon(args.idle, args.index_idle, args.threads, first)
+
+
+def _daemon_status(args: argparse.Namespace) -> int:
+    from .daemon_client import running_daemon, status_lines
+
+    found = running_daemon()
+    if args.json:
+        state = {"running": False} if found is None else {"running": True, "socket": str(found[0])} | found[1]
+        print(json.dumps({k: v for k, v in state.items() if k != "ok"}))
+    else:
+        print("no daemon is running" if found is None else "\n".join(status_lines(*found)))
+    return 0
+
+
+def _daemon_stop(args: argparse.Namespace) -> int:
+    from .daemon_client import stop_running
+
+    pid = stop_running()
+    print("no daemon was running" if pid is None else f"stopped the daemon (pid {pid})")
+    return 0
+
+
+DAEMON_ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _daemon_serve, "status": _daemon_status, "stop": _daemon_stop,
+}  # fmt: skip
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -12,6 +12,8 @@ from typing import Any
 
 from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LIMIT, MAX_QUERY_CHARS
 
+from .daemon_client import IDLE_S, INDEX_IDLE_S
+
 MODEL_HELP = (
     "checkpoint folder or hub id (default: $SEMCODE_MODEL, then `model` in ~/.config/semcode/config.toml, "
     "then the model shipped with semcode)"
@@ -228,17 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     fg.add_argument("--all", action="store_true", help="delete every index folder in the cache")
     fg.add_argument("--index-dir", default=None, help="the index folder (default: the one of each REPO)")
 
-    dm = sub.add_parser(
-        "daemon",
-        help="serve warm queries for one index (the CLI starts it on first use; it exits when idle)",
-        description="Keeps the model and one index loaded and answers `semcode search`, `related` and `status` "
-        "over a Unix socket. The CLI starts it; --no-daemon or $SEMCODE_NO_DAEMON=1 keeps the CLI cold.",
-    )
-    dm.add_argument("--root", type=Path, required=True, help="the repository the CLI asked about")
-    dm.add_argument("--index-dir", required=True, help="the index folder to serve")
-    dm.add_argument("--model", default=None, help=MODEL_HELP)
-    dm.add_argument("--idle", type=float, default=600.0, help="exit after this many idle seconds (default 600)")
-    _encoder_options(dm)
+    _daemon_parser(sub)
 
     mc = sub.add_parser(
         "mcp",
@@ -294,6 +286,41 @@ LSP_OPTIONS = """initializationOptions (all optional):
   device      cpu, cuda, ... (default: CUDA if available)
   threads     torch threads for encoding (default 1)
   debounceMs  quiet time before a changed file is re-indexed (default 300)"""
+
+
+def _daemon_parser(sub: Any) -> None:
+    """`semcode daemon status|stop|serve`: the user's one warm daemon (``lsp_server.daemon_client``)."""
+    dm = sub.add_parser(
+        "daemon",
+        help="show or stop the warm daemon that answers search, related and status (the CLI starts it)",
+        description="One daemon per user keeps the indexes in use and their models loaded (one copy of each model) "
+        "and answers `semcode search`, `related` and `status` over a Unix socket. The first query starts it; it "
+        "closes an index unused for 10 minutes and exits after 10 minutes without a request. --no-daemon or "
+        "$SEMCODE_NO_DAEMON=1 keeps the CLI cold.",
+    )
+    actions = dm.add_subparsers(dest="action", required=True, metavar="ACTION")
+    st = actions.add_parser("status", help="whether it runs: pid, uptime, memory, the models and indexes it holds")
+    st.add_argument("--json", action="store_true", help='one JSON object ({"running": false} when none runs)')
+    actions.add_parser("stop", help="stop it, once the answers in progress are done (a later query starts another)")
+    sv = actions.add_parser(
+        "serve",
+        help="run the daemon in the foreground (the CLI starts it this way, in the background, on first use)",
+        description="Serves every index and model until idle. With --root and --index-dir, opens that index at "
+        "start. Exits at once if a daemon already runs.",
+    )
+    sv.add_argument(
+        "--idle", type=float, default=IDLE_S, help=f"exit after this many idle seconds (default {IDLE_S:g})"
+    )
+    sv.add_argument(
+        "--index-idle",
+        type=float,
+        default=INDEX_IDLE_S,
+        help=f"close an index, and drop a model, unused this many seconds (default {INDEX_IDLE_S:g})",
+    )
+    sv.add_argument("--root", type=Path, default=None, help="open the index of this repository at start")
+    sv.add_argument("--index-dir", default=None, help="the index folder to open at start (with --root)")
+    sv.add_argument("--model", default=None, help="the model of that index; " + MODEL_HELP)
+    _encoder_options(sv)  # (--threads: the daemon's torch threads, process-wide; default 1)
 
 
 def _quiet(p: argparse.ArgumentParser) -> None:

@@ -46,12 +46,22 @@ def _duration(seconds: float) -> str:
 
 
 def progress_text(p: Progress) -> str:
-    """`120/800 files, 3400 chunks, 5100 tok/s, ETA 2m10s` (the ETA from the files' pace so far)."""
-    rate = p.tokens_encoded / max(p.seconds, 1e-9)
+    """Phase 1: `120/800 files, 3400 chunks, ETA 10s` (the ETA from the files' pace so far); phase 2:
+    `searchable by text; embedding 4300/12000 chunks (36%), 5100 tok/s, ETA 2m10s` (from the tokens' pace)."""
+    if p.phase == "vectors":
+        rate = p.tokens_encoded / max(p.phase_seconds, 1e-9)  # (a full run encodes nothing in phase 1)
+        share = p.chunks_embedded / p.chunks_to_embed if p.chunks_to_embed else 1.0
+        eta = ""
+        if 0 < p.tokens_encoded < p.tokens_to_embed:
+            eta = f", ETA {_duration((p.tokens_to_embed - p.tokens_encoded) / max(rate, 1e-9))}"
+        return (
+            f"searchable by text; embedding {p.chunks_embedded}/{p.chunks_to_embed} chunks ({share:.0%}), "
+            f"{rate:.0f} tok/s{eta}"
+        )
     eta = ""
     if 0 < p.files_done < p.files_total:
-        eta = f", ETA {_duration(p.seconds / p.files_done * (p.files_total - p.files_done))}"
-    return f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks, {rate:.0f} tok/s{eta}"
+        eta = f", ETA {_duration(p.phase_seconds / p.files_done * (p.files_total - p.files_done))}"
+    return f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks{eta}"
 
 
 class ProgressDisplay:
@@ -61,28 +71,46 @@ class ProgressDisplay:
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
         self.tty = sys.stderr.isatty()
-        self.bars: dict[Path, Any] = {}
+        self.bars: dict[tuple[Path, str], Any] = {}
         self.last: dict[Path, Progress] = {}
         self.printed: dict[Path, float] = {}
+        self.ended: dict[Path, tuple[str, bool]] = {}
 
     def update(self, root: Path, p: Progress) -> None:
+        last = self.last.get(root)
         self.last[root] = p
         if self.quiet:
             return
         if self.tty:
             self._bar(root, p)
-        elif time.monotonic() - self.printed.get(root, 0.0) >= PROGRESS_EVERY_S or p.files_done == p.files_total:
+            return
+        ended = p.files_done == p.files_total if p.phase == "rows" else p.chunks_embedded == p.chunks_to_embed
+        began = last is None or last.phase != p.phase
+        if began or ended or time.monotonic() - self.printed.get(root, 0.0) >= PROGRESS_EVERY_S:
+            if (p.phase, ended) == self.ended.get(root):
+                return  # (the same end, reported again: once is enough)
             self.printed[root] = time.monotonic()
+            self.ended[root] = (p.phase, ended)
             print(f"semcode: {root.name}: {progress_text(p)}", file=sys.stderr, flush=True)
 
     def _bar(self, root: Path, p: Progress) -> None:
+        """One bar per root and phase: files while rows are written, then chunks while they are embedded."""
         from tqdm import tqdm
 
-        if root not in self.bars:
-            self.bars[root] = tqdm(total=0, unit="file", desc=root.name, leave=True)
-        bar = self.bars[root]
-        bar.total, bar.n = p.files_total, p.files_done
-        bar.set_postfix(chunks=p.chunks_written, tok_s=f"{p.tokens_encoded / max(p.seconds, 1e-9):.0f}")
+        key = (root, p.phase)
+        if key not in self.bars:
+            for (other, phase), bar in list(self.bars.items()):
+                if other == root and phase != p.phase:
+                    bar.close()
+            desc = root.name if p.phase == "rows" else f"{root.name}: embedding"
+            self.bars[key] = tqdm(total=0, unit="file" if p.phase == "rows" else "chunk", desc=desc, leave=True)
+        bar = self.bars[key]
+        if p.phase == "rows":
+            bar.total, bar.n = p.files_total, p.files_done
+            bar.set_postfix(chunks=p.chunks_written)
+        else:
+            bar.total, bar.n = p.chunks_to_embed, p.chunks_embedded
+            bar.set_postfix(tok_s=f"{p.tokens_encoded / max(p.phase_seconds, 1e-9):.0f}")
         bar.refresh()
 
     def close(self) -> None:
@@ -98,17 +126,25 @@ def report_json(r: IndexReport) -> dict[str, Any]:
 
 
 def print_report(root: Path, index_dir: str, r: IndexReport) -> None:
+    searchable = "" if r.searchable_seconds is None else f" (searchable by text after {r.searchable_seconds:.1f} s)"
     print(
         f"{root}: {r.files_seen} files ({r.files_changed} changed, {r.files_unchanged} unchanged, "
         f"{r.files_deleted} deleted), {r.chunks_written} chunks written, {r.chunks_encoded} encoded "
-        f"({r.tokens_encoded} tokens) in {r.seconds:.1f} s; index: {index_dir}"
+        f"({r.tokens_encoded} tokens) in {r.seconds:.1f} s{searchable}; index: {index_dir}"
     )
+    if r.chunks_pending:
+        print(f"  {r.chunks_pending} chunks not embedded yet: searchable by text; `semcode index` embeds them")
     reasons: dict[str, int] = {}
     for skip in r.skipped:
         key = skip.reason.split(" (")[0].split(":")[0]
         reasons[key] = reasons.get(key, 0) + 1
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"  skipped {n}: {reason}")
+    kinds: dict[str, int] = {}
+    for why in r.text_only.values():
+        kinds[why.split(" (")[0].split(" of ")[0]] = kinds.get(why.split(" (")[0].split(" of ")[0], 0) + 1
+    for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+        print(f"  searched by text only, not embedded {n}: {kind}")
 
 
 class WatchEvents:

@@ -246,8 +246,12 @@ class ProgressReporter:
     def report(self, p: Progress) -> None:  # any thread
         if self.token is None:
             return
-        pct = int(100 * p.files_done / p.files_total) if p.files_total else 100
-        msg = f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks"
+        if p.phase == "vectors":  # every file is searchable by text; the vectors are being filled in
+            pct = int(100 * p.chunks_embedded / p.chunks_to_embed) if p.chunks_to_embed else 100
+            msg = f"searchable by text; embedding {p.chunks_embedded}/{p.chunks_to_embed} chunks"
+        else:
+            pct = int(100 * p.files_done / p.files_total) if p.files_total else 100
+            msg = f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks"
         value = types.WorkDoneProgressReport(message=msg, percentage=pct)
         self.loop.call_soon_threadsafe(self.ls.work_done_progress.report, self.token, value)
 

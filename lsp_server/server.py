@@ -39,6 +39,7 @@ from pygls.exceptions import (
 )
 from pygls.uris import from_fs_path, to_fs_path
 
+from indexer.coverage import Coverage
 from semcode.engine import Engine
 from semcode.query import SearchQuery
 from semcode.workspace import Folder
@@ -72,6 +73,7 @@ class SemcodeServer(MessagingServer):
         self.problems: list[str] = []
         self.engine = Engine(open_on_read=False)  # made anew from the options at `initialize`
         self.model_error: str | None = None
+        self.indexing = False  # `_start` has scheduled the first runs (new folders are indexed at once from then)
         self.query_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="semcode-query")
         self.timers: dict[str, asyncio.TimerHandle] = {}  # document URI -> its debounced buffer indexing
         self.syncs: dict[str, asyncio.Future[IndexReport]] = {}  # document URI -> its buffer indexing in progress
@@ -114,6 +116,8 @@ class SemcodeServer(MessagingServer):
             "chunks": sum(ws.chunks for ws in self.workspaces),
             "pending": sum(ws.pending for ws in self.workspaces),
             "modelState": model_state,
+            # share of the chunks that have vectors: below 1 while a full run embeds them (all searchable by text)
+            "embedded": int(sum((ws.coverage for ws in self.workspaces), Coverage()).share * 1000) / 1000,
         }
 
 
@@ -227,19 +231,26 @@ def _watch(ls: SemcodeServer, ws: Workspace) -> None:
 
 
 async def _start(ls: SemcodeServer) -> None:
-    """Open the folders' existing indexes (lexical answers at once), load the model, then index every folder."""
+    """Open the folders' existing indexes (lexical answers at once), then index every folder while the model loads:
+    a full run's phase 1 needs only the tokenizer, so every file is searchable by text before the weights are in;
+    its phase 2 waits for them."""
     await _existing_opened(ls)
     try:
-        await asyncio.to_thread(ls.engine.load_encoder)
+        await asyncio.to_thread(ls.engine.tokenizer)  # a broken checkpoint fails here, before anything is written
     except Exception as e:
         ls.model_error = f"cannot load the model {ls.options.model or '(the default)'}: {e}"
+    if ls.model_error is None:
+        ls.indexing = True
+        for ws in ls.workspaces:  # folders added meanwhile included
+            _schedule_index(ls, ws)
+        try:
+            await asyncio.to_thread(ls.engine.load_encoder)
+        except Exception as e:
+            ls.model_error = f"cannot load the model {ls.options.model or '(the default)'}: {e}"
     if ls.model_error is not None:
         for ws in ls.workspaces:
             ws.fail(ls.model_error)
         ls.show(types.MessageType.Error, f"semcode: {ls.model_error}")
-        return
-    for ws in ls.workspaces:  # folders added meanwhile included
-        _schedule_index(ls, ws)
 
 
 def _open_existing(ls: SemcodeServer) -> None:
@@ -374,7 +385,7 @@ def did_change_workspace_folders(ls: SemcodeServer, params: types.DidChangeWorks
             continue
         if ls.model_error is not None:
             added.fail(ls.model_error)
-        elif ls.encoder is not None:  # otherwise the model is loading, and `_start` indexes every folder after
+        elif ls.indexing:  # otherwise `_start` has not begun, and indexes every folder when it does
             _schedule_index(ls, added)
 
 
@@ -421,6 +432,7 @@ def semcode_status(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     for ws in ls.workspaces:
         row = {"root": str(ws.root), "state": ws.state, "files": ws.files, "chunks": ws.chunks}
         row |= {"pending": ws.pending, "skipped": ws.skipped, "indexDir": ws.index_dir}
+        row |= {"embedded": int(ws.coverage.share * 1000) / 1000}
         row |= {"vectorIndex": "building"} if ws.index_dir in ls.engine.building else {}
         folders.append(row | ({"lastError": ws.last_error} if ws.last_error else {}))
     out = {**ls.summary(), "skipped": sum(ws.skipped for ws in ls.workspaces), "model": model}

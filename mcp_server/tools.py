@@ -18,6 +18,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from indexer.chunk import chunk_header
+from indexer.coverage import Coverage
 from indexer.discover import secret_pattern
 from semcode.engine import Engine
 from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LINES, MAX_PATH_GLOBS, MAX_QUERY_CHARS, MCP_MAX_LIMIT
@@ -94,6 +95,11 @@ class IndexProgress(BaseModel):
     files: int
     chunks: int
     pending: int = Field(description="files still to look at")
+    embedded: float = Field(
+        default=1.0,
+        description="share of the chunks that have vectors (1.0: all); below 1.0 the index is being embedded: "
+        "every file is searchable by its text, names and paths, and semantic matches cover this share",
+    )
 
 
 class SearchResult(BaseModel):
@@ -132,6 +138,7 @@ class RepositoryState(BaseModel):
     pending: int
     skipped: list[SkippedFile]
     last_error: str | None = None
+    embedded: float = Field(default=1.0, description="share of its chunks that have vectors")
 
 
 class StatusResult(BaseModel):
@@ -155,14 +162,18 @@ def _result(model: BaseModel, text: str) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=model.model_dump())
 
 
-def progress_of(folders: list[Folder]) -> IndexProgress:
+def progress_of(folders: list[Folder], coverage: Coverage | None = None) -> IndexProgress:
+    """The index's state for an answer; `coverage`: of what the answer searched (default: the folders' own)."""
     states = {f.state for f in folders} or {"new"}
     state = next((s for s in ("error", "indexing", "new") if s in states), "ready")
     files, pending, total = (sum(getattr(f, k) for f in folders) for k in ("files", "pending", "total"))
     complete = 1.0 if state != "indexing" else (total - pending) / total if total else 0.0
+    if coverage is None:
+        coverage = sum((f.coverage for f in folders), Coverage())
     return IndexProgress(
-        state=state, complete=round(complete, 3), files=files, chunks=sum(f.chunks for f in folders), pending=pending
-    )
+        state=state, complete=round(complete, 3), files=files, chunks=sum(f.chunks for f in folders), pending=pending,
+        embedded=int(coverage.share * 1000) / 1000,
+    )  # fmt: skip
 
 
 def _snippet(c: StoredChunk) -> str:
@@ -181,7 +192,7 @@ def code_hit(h: Hit) -> CodeHit:
 
 
 def render_hits(hits: list[CodeHit], index: IndexProgress, several_repos: bool) -> str:
-    lines = [] if index.state == "ready" else [_index_note(index)]
+    lines = [] if index.state == "ready" and index.embedded >= 1.0 else [_index_note(index)]
     if not hits:
         lines.append("no results")
     for n, h in enumerate(hits, 1):
@@ -193,6 +204,11 @@ def render_hits(hits: list[CodeHit], index: IndexProgress, several_repos: bool) 
 
 
 def _index_note(index: IndexProgress) -> str:
+    if index.embedded < 1.0 and index.pending == 0:
+        return (
+            f"({int(index.embedded * 100)}% embedded: every file is searchable by its text, names and paths; "
+            "semantic matches cover the embedded share so far)"
+        )
     if index.state == "indexing":
         return (
             f"(the index is being built: {index.complete:.0%} of files looked at, {index.chunks} chunks so far; "
@@ -239,7 +255,7 @@ class Tools:
         except ValueError as e:
             raise ToolError(str(e)) from None
         out = [code_hit(h) for h in hits if self.visible(h.chunk.path)]
-        index = progress_of(self.engine.folders)
+        index = progress_of(self.engine.folders, self.engine.coverage(repo=repo_id))
         text = "".join(f"(note: {w})\n" for w in q.warnings) + render_hits(out, index, len(self.engine.folders) > 1)
         return _result(SearchResult(hits=out, index=index, warnings=list(q.warnings)), text)
 
@@ -303,13 +319,15 @@ class Tools:
             RepositoryState(
                 root=r.root, index_dir=r.index_dir, state=r.state, files=r.files, chunks=r.chunks, pending=r.pending,
                 skipped=[SkippedFile(path=p, reason=why) for p, why in r.skipped], last_error=r.last_error,
+                embedded=int(r.embedded * 1000) / 1000,
             )
             for r in status.repositories
         ]  # fmt: skip
         result = StatusResult(model=status.model, read_only=status.read_only, index=index, repositories=repos)
         lines = [f"model: {status.model}{' (read-only)' if status.read_only else ''}; index: {index.state}"]
         for r in repos:
-            lines.append(f"{r.root}: {r.state}, {r.files} files, {r.chunks} chunks, {r.pending} pending, "
+            share = f"{int(r.embedded * 100)}% embedded"
+            lines.append(f"{r.root}: {r.state}, {r.files} files, {r.chunks} chunks ({share}), {r.pending} pending, "
                          f"{len(r.skipped)} skipped; index folder {r.index_dir}")  # fmt: skip
             lines.extend(f"  skipped {s.path}: {s.reason}" for s in r.skipped[:20])
             if r.last_error:
@@ -325,8 +343,13 @@ class Tools:
         loop = asyncio.get_running_loop()
 
         def on_progress(p: Progress) -> None:  # the writer thread
-            message = f"{p.files_done}/{p.files_total} files, {p.chunks_written} chunks"
-            asyncio.run_coroutine_threadsafe(ctx.report_progress(p.files_done, p.files_total, message), loop)
+            if p.phase == "vectors":  # every file is searchable by text; the vectors are being filled in
+                done, total = p.chunks_embedded, p.chunks_to_embed
+                message = f"searchable by text; embedding {done}/{total} chunks"
+            else:
+                done, total = p.files_done, p.files_total
+                message = f"{done}/{total} files, {p.chunks_written} chunks"
+            asyncio.run_coroutine_threadsafe(ctx.report_progress(done, total, message), loop)
 
         if path is None:
             jobs = [self.engine.writer.submit(self.engine.index_folder, f, on_progress) for f in self.engine.folders]

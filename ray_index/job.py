@@ -325,7 +325,11 @@ class _Job:
         """Vectors for every chunk of the wave (the cache's, then the actor pool's), committed as files complete."""
         from indexer.index import Prepared
 
-        chunked = {i: f.item.chunks for i, f in enumerate(wave) if isinstance(f.item, Prepared) and f.item.chunks}
+        chunked = {
+            i: f.item.chunks
+            for i, f in enumerate(wave)
+            if isinstance(f.item, Prepared) and f.item.chunks and f.item.text_only is None  # (text only: no vectors)
+        }
         t0 = time.perf_counter()
         vectors = self.store.cached_vectors(sorted({c.content_hash for cs in chunked.values() for c in cs}))
         self.summary.commit_seconds += time.perf_counter() - t0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -53,6 +53,16 @@ class Hit:
         )
 
 
+class Hits(list[Hit]):
+    """A search's hits (a list) and ``embedded``, the share of the searched chunks that have vectors: below 1.0
+    while a full update embeds them, semantic matching covers only that share (every file is searchable by its
+    text, names and paths from the moment its rows are written)."""
+
+    def __init__(self, hits: Iterable[Hit], embedded: float = 1.0) -> None:
+        super().__init__(hits)
+        self.embedded = embedded
+
+
 @dataclass(frozen=True)
 class UpdateSummary:
     """What ``Index.update`` did, per repository root."""
@@ -78,6 +88,7 @@ class RepositoryStatus:
     pending: int  # files the running update has still to look at
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     last_error: str | None = None
+    embedded: float = 1.0  # share of its chunks that have vectors (below 1.0 while a full update embeds them)
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,9 @@ class Index:
         languages: Sequence[str] | None = None,
         repo: str | None = None,
         group_by: Literal["chunk", "file"] = "chunk",
-    ) -> list[Hit]:
-        """The best `limit` chunks for a natural-language or code query. ``mode``: "hybrid" (semantic + lexical,
+    ) -> Hits:
+        """The best `limit` chunks for a natural-language or code query (``Hits``: a list; ``.embedded`` says how
+        much of the index has vectors yet). ``mode``: "hybrid" (semantic + lexical,
         ranked by ``semcode.ranking``: each hit's ``reasons`` name the signals that placed it), "semantic" or
         "lexical" (no model needed). ``paths``: globs relative to a root (``src/**/*.py``; ``!tests/**`` leaves
         paths out); ``languages``: e.g. ["python", "go"]; ``repo``: one root only; ``group_by="file"``: one hit per
@@ -144,7 +156,8 @@ class Index:
         q = SearchQuery(query, limit, mode, paths, languages, group_by == "file")
         for note in q.warnings:
             warnings.warn(note, LimitWarning, stacklevel=2)
-        return [Hit.from_store(h) for h in self.engine.search(q, repo=_repo(repo))]
+        hits = self.engine.search(q, repo=_repo(repo))
+        return Hits((Hit.from_store(h) for h in hits), self.engine.coverage(repo=_repo(repo)).share)
 
     def related(self, path: str | os.PathLike[str], line: int, limit: int = 10) -> list[Hit]:
         """Code like the chunk that covers `path`:`line` (0-based), the chunk itself excluded. `path`: relative to
@@ -175,7 +188,7 @@ def _repository_status(engine: Engine, folder: Folder) -> RepositoryStatus:
         folder.refresh_counts()
     return RepositoryStatus(
         str(folder.root), folder.index_dir, folder.state, folder.files, folder.chunks, folder.pending,
-        engine.skipped_files(folder), folder.last_error,
+        engine.skipped_files(folder), folder.last_error, folder.coverage.share,
     )  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from .limits import (
     SEARCH_DEADLINE_S,
@@ -40,10 +40,14 @@ if TYPE_CHECKING:
 
     from encoder import Encoder
     from encoder.query_numpy import NumpyQueryEncoder
+    from encoder.tokenize import TextTokenizer
+    from indexer.coverage import Coverage
     from indexer.index import IndexOptions, IndexReport, Progress
     from indexer.search import Where
     from indexer.storage import Location
     from indexer.store import Hit, Store, StoredChunk
+
+    from .models import ModelCache
 
 F = TypeVar("F", bound=Folder)
 T = TypeVar("T")
@@ -63,17 +67,21 @@ class Engine:
         *,
         read_only: bool = False,
         open_on_read: bool = True,
+        models: ModelCache | None = None,
     ) -> None:
         """``read_only``: serve indexes other processes maintain (every write raises PermissionError).
         ``open_on_read`` False: searches skip a folder until a write opened its store (a server that indexes
-        every folder at start)."""
+        every folder at start). ``models``: loaded encoders shared with other engines of this process (the CLI's
+        daemon, one engine per index: one model in memory, not one per index); None: this engine loads its own."""
         self.settings = settings or Settings()
+        self.models = models
         self.read_only = read_only
         self.open_on_read = open_on_read
         self.folders: list[Folder] = []
         self.writer = Writer()
         self.encoder: Encoder | None = None
         self._query_encoder: NumpyQueryEncoder | None = None
+        self._tokenizer: TextTokenizer | None = None
         self._query_lock = threading.Lock()
         self._model: str | None = None
         self._stores: dict[str, Store] = {}  # index folder -> its store
@@ -101,15 +109,23 @@ class Engine:
         return model_id(self.model)
 
     def load_encoder(self) -> Encoder:
-        """The encoder, loaded on first call (any thread; later calls return the same one)."""
+        """The encoder, loaded on first call (any thread; later calls return the same one). With ``models``, the
+        one shared by every engine of this model, loaded under the cache's lock rather than this engine's: a search
+        that opens a store meanwhile does not wait for the weights."""
+
+        def load() -> Encoder:
+            from encoder import load_encoder
+
+            s = self.settings
+            return load_encoder(self.model, device=s.device, dtype=s.dtype, threads=s.threads, max_tokens=s.max_tokens)
+
+        if self.models is not None and self.encoder is None:
+            from .models import ModelKey
+
+            self.encoder = self.models.encoder(ModelKey.of(self.model, self.settings), load)
         with self._lock:
             if self.encoder is None:
-                from encoder import load_encoder
-
-                s = self.settings
-                self.encoder = load_encoder(
-                    self.model, device=s.device, dtype=s.dtype, threads=s.threads, max_tokens=s.max_tokens
-                )
+                self.encoder = load()
             return self.encoder
 
     def query_encoder(self) -> Encoder | NumpyQueryEncoder:
@@ -122,14 +138,33 @@ class Engine:
             if self._query_encoder is None:
                 from encoder.query_numpy import load_query_encoder
 
-                self._query_encoder = load_query_encoder(self.model, max_tokens=self.settings.max_tokens)
+                from .models import ModelKey
+
+                def load() -> NumpyQueryEncoder:
+                    return load_query_encoder(self.model, max_tokens=self.settings.max_tokens)
+
+                shared, key = self.models, ModelKey.of(self.model, self.settings)  # shared: one per model, process-wide
+                self._query_encoder = load() if shared is None else shared.query_encoder(key, load)
             return self._query_encoder
+
+    def tokenizer(self) -> TextTokenizer:
+        """The model's tokenizer (it counts a chunk's tokens): the encoder's once loaded, else the tokenizer alone,
+        without weights or torch: phase 1 of a full run needs nothing more, so every file is searchable before the
+        model has loaded."""
+        if self.encoder is not None:
+            return self.encoder.tokenizer
+        with self._query_lock:
+            if self._tokenizer is None:
+                from encoder.tokenize import load_tokenizer
+
+                self._tokenizer = load_tokenizer(self.model, self.settings.max_tokens)
+            return self._tokenizer
 
     def index_options(self, *, vector_index: bool = True) -> IndexOptions:
         """Indexing options; ``vector_index`` builds the vector index inside a full run (else ``build_vector_index``
         does it in the background)."""
-        enc = self.load_encoder()
-        return self.settings.index_options(enc.max_tokens, VECTOR_INDEX_MIN_ROWS if vector_index else None)
+        limit = self.tokenizer().max_tokens
+        return self.settings.index_options(limit, VECTOR_INDEX_MIN_ROWS if vector_index else None)
 
     # -- folders and stores ---------------------------------------------------------------------------------------
 
@@ -220,13 +255,17 @@ class Engine:
         from indexer.index import index_repository
 
         self._check_writable()
-        enc = self.load_encoder()
         store = self.store(folder)
         assert store is not None
         folder.state, folder.last_error = "indexing", None
 
         def on_progress(p: Progress) -> None:
             folder.pending, folder.total = p.files_total - p.files_done, p.files_total
+            if p.phase == "vectors":
+                if folder.phase != "vectors":
+                    folder.refresh_counts()  # every file is searchable by text now: counts as of phase 1's end
+                folder.coverage = store.coverage(folder.repo)
+            folder.phase = p.phase
             if progress is not None:
                 progress(p)
 
@@ -237,8 +276,8 @@ class Engine:
         store.begin_run(folder.repo)  # until end_run, status says a run was cut short (Ctrl-C, kill -9)
         try:
             report = index_repository(
-                folder.root, store, enc, enc.tokenizer.count, self.index_options(vector_index=vector_index),
-                on_progress, cancelled=between_files,
+                folder.root, store, _EncoderOnFirstUse(self), self.tokenizer().count,
+                self.index_options(vector_index=vector_index), on_progress, cancelled=between_files,
             )  # fmt: skip
         except Exception as e:
             failure = self._storage_failure(folder.index_dir, e)
@@ -248,6 +287,7 @@ class Engine:
             raise
         finally:
             folder.pending = folder.total = 0
+            folder.phase = None
         if not report.cancelled:
             store.end_run(folder.repo)
         folder.refresh_counts()
@@ -518,6 +558,17 @@ class Engine:
             ordered = list(firsts.values())
         return ordered[: q.limit]
 
+    def coverage(self, *, repo: str | None = None, everywhere: bool = False) -> Coverage:
+        """How much of what a search with these scopes reads is embedded (``Coverage.share``: "82% embedded"):
+        while a full run's phase 2 goes on, semantic matching covers only the embedded rows and the rest are found
+        by their text, names and paths. Every front door reports it with its answers."""
+        from indexer.coverage import Coverage
+
+        total = Coverage()
+        for (_dir, scope), store in self._scopes(repo, everywhere).items():
+            total += self._guarded(store, partial(store.coverage, scope))
+        return total
+
     def _any_match(self, jobs: list[tuple[Store, Where]]) -> bool:
         return any(self._guarded(store, partial(store.count_matching, **where.kwargs())) for store, where in jobs)
 
@@ -561,7 +612,8 @@ class Engine:
         path_glob: str | None = None,
     ) -> tuple[StoredChunk | None, list[Hit]]:
         """(the chunk at `rel`:`line` (0-based), the chunks most like it); (None, []) when no indexed chunk covers
-        that line. Needs no encoder: the query vector comes from the index. The arguments are checked against
+        that line. The query vector comes from the index; a chunk phase 2 has not embedded yet is encoded now (its
+        first ``MAX_QUERY_TOKENS`` tokens, by ``query_encoder``: no model load). The arguments are checked against
         ``semcode.limits`` (ValueError naming the field)."""
         from indexer.search import related
 
@@ -574,8 +626,14 @@ class Engine:
         exclude = (glob[1:],) if glob and glob.startswith("!") else ()
         glob = None if exclude else glob
         return related(
-            store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob, exclude=exclude
-        )
+            store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob, exclude=exclude,
+            encode=self._document_vector,
+        )  # fmt: skip
+
+    def _document_vector(self, text: str) -> np.ndarray:
+        encoder = self.query_encoder()
+        vector: np.ndarray = encoder.encode([model_text(text, encoder.tokenizer.count)], kind="document")[0]
+        return vector
 
     def read(
         self,
@@ -633,3 +691,23 @@ class Engine:
     def close_now(self) -> None:
         for stop in self.close():
             stop()
+
+
+class _EncoderOnFirstUse:
+    """The encoder as a full run sees it: loaded when phase 2 first encodes (on the writer thread), so phase 1
+    (every file searchable by text) does not wait for torch and the weights."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def dim(self) -> int:
+        return int(self.engine.load_encoder().dim)
+
+    def encode(
+        self,
+        texts: list[str],
+        kind: Literal["document", "query"] = "document",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        return self.engine.load_encoder().encode(texts, kind=kind, progress=progress)

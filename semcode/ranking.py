@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from indexer.text_kinds import text_kind
+
 from .query_terms import QueryTerms, split_words, stem
-from .text_kinds import text_kind
 
 if TYPE_CHECKING:
     from indexer.store import Hit, StoredChunk

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from indexer.coverage import Coverage
 from indexer.identity import find_root, path_too_long, repo_id
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class Folder:
         self.files = self.chunks = self.skipped = 0
         self.pending = 0  # files the running full run has still to look at
         self.total = 0  # files that run looks at in all (0 before its walk is done)
+        self.phase: str | None = None  # of the running full run: "rows" (files to look at) or "vectors" (to embed)
+        self.coverage = Coverage()  # chunk rows embedded, waiting for a vector, searched by text only
         self.last_error: str | None = None
         self.cancel = threading.Event()  # the folder was removed or the engine closes: a full run stops
 
@@ -90,7 +93,8 @@ class Folder:
         records = self.store.files(self.repo).values()
         self.files = sum(r.status == "indexed" for r in records)
         self.skipped = sum(r.status == "skipped" for r in records)
-        self.chunks = self.store.count_chunks(self.repo)
+        self.coverage = self.store.coverage(self.repo)
+        self.chunks = self.coverage.embedded + self.coverage.pending + self.coverage.text_only
         if self.state == "new" and self.files + self.skipped:
             self.state = "ready"  # an index built earlier (or by another process): ready as of its last update
 

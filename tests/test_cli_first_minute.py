@@ -29,11 +29,10 @@ import pytest
 
 from lsp_server import daemon
 from lsp_server.options import parse
-from semcode import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "lsp_server.cli"]
-PROGRESS = re.compile(r"^semcode: repo: \d+/\d+ files, \d+ chunks, \d+ tok/s")
+PROGRESS = re.compile(r"^semcode: repo: (\d+/\d+ files, \d+ chunks|searchable by text; embedding \d+/\d+ chunks)")
 LSP_KEYS = {  # every initializationOptions key, with a valid value
     "model": "some/model", "indexDir": "/tmp/index", "maxFileSize": 1.5, "include": ["a/"], "exclude": ["b/"],
     "device": "cpu", "threads": 2, "debounceMs": 100,
@@ -158,13 +157,13 @@ def test_a_folder_never_indexed_is_an_error_and_nothing_is_created(tmp_path: Pat
 
 
 class Warm:
-    """Daemon-enabled CLI runs with their sockets in a private XDG_RUNTIME_DIR; `cleanup` stops what they started."""
+    """Daemon-enabled CLI runs with their daemon's socket in a private XDG_RUNTIME_DIR; `cleanup` stops what they
+    started."""
 
     def __init__(self, run: Path, indexed: Indexed) -> None:
         self.run, self.indexed = run, indexed
         self.env = {k: v for k, v in env_with(XDG_RUNTIME_DIR=str(run)).items() if k != daemon.NO_DAEMON_ENV}
-        settings = Settings(model=indexed.model, index_dir=str(indexed.index))
-        self.sock = daemon.socket_path(settings, str(indexed.index))  # where the CLI looks (same key)
+        self.sock = daemon.socket_path()  # where every CLI looks: one daemon per user
 
     def search(self, *extra: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         args = ["search", "value", "--mode", "lexical", "--json", *self.indexed.flags(), *extra]
@@ -185,7 +184,7 @@ class Warm:
             raise AssertionError(f"{e}; its log: {log.read_text()[-2000:] if log.exists() else 'none'}") from None
 
     def pids(self) -> list[int]:
-        """Live `semcode daemon` processes started with this test's XDG_RUNTIME_DIR."""
+        """Live `semcode daemon serve` processes started with this test's XDG_RUNTIME_DIR."""
         found = []
         for proc in Path("/proc").iterdir():
             try:
@@ -222,10 +221,15 @@ def warm(tmp_path: Path, indexed: Indexed, monkeypatch: pytest.MonkeyPatch) -> I
         helper.cleanup()
 
 
+def roots_served(answer: dict[str, Any]) -> dict[str, list[str]]:
+    """A daemon's `ping` answer -> the roots of each open index."""
+    return {i["index_dir"]: i["roots"] for i in answer["indexes"]}
+
+
 def test_the_first_search_starts_a_daemon_that_answers_the_next(warm: Warm, tmp_path: Path) -> None:
     cold = warm.search()  # no daemon yet: answered in the CLI's own process, which starts one
     first = warm.serving()
-    assert warm.pids() == [first["pid"]] and first["folders"] == [str(warm.indexed.root)]
+    assert warm.pids() == [first["pid"]] and roots_served(first) == {str(warm.indexed.index): [str(warm.indexed.root)]}
     assert warm.sock.name in warm.files()
     # from another folder: the daemon serves that folder too (it shows in `ping`), with the same answer
     elsewhere = tmp_path / "elsewhere"
@@ -233,12 +237,12 @@ def test_the_first_search_starts_a_daemon_that_answers_the_next(warm: Warm, tmp_
     assert warm.search(cwd=elsewhere).stdout == cold.stdout
     again = warm.ping()
     assert again is not None and again["pid"] == first["pid"]
-    assert again["folders"] == [str(warm.indexed.root), str(elsewhere)]
+    assert roots_served(again) == {str(warm.indexed.index): [str(warm.indexed.root), str(elsewhere)]}
     assert warm.search("--no-daemon").stdout == cold.stdout
 
 
 def test_an_idle_daemon_exits_and_removes_its_socket(warm: Warm) -> None:
-    args = ["daemon", "--root", str(warm.indexed.root), "--index-dir", str(warm.indexed.index)]
+    args = ["daemon", "serve", "--root", str(warm.indexed.root), "--index-dir", str(warm.indexed.index)]
     with running(*args, "--model", warm.indexed.model, "--idle", "2", env=warm.env) as proc:
         warm.serving()
         assert proc.wait(timeout=60) == 0
@@ -261,7 +265,7 @@ def test_two_clis_at_once_leave_one_daemon(warm: Warm) -> None:
     assert outs[0][0] == outs[1][0] and outs[0][0].count("\n") == 10
     only = wait_until(lambda: (p := warm.ping()) and warm.pids() == [p["pid"]] and p, "exactly one daemon")
     with open(f"{warm.sock}.lock") as lock, pytest.raises(BlockingIOError):
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the one daemon holds the key's lock
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the one daemon holds the daemon's lock
     assert warm.pids() == [only["pid"]]
 
 
@@ -365,7 +369,8 @@ def test_progress_lines_without_a_terminal_and_none_when_quiet(tmp_path: Path, m
     out = cli("index", str(root), "--model", str(model), "--index-dir", str(tmp_path / "a"))
     assert out.returncode == 0, out.stderr
     progress = [line for line in out.stderr.splitlines() if PROGRESS.match(line)]
-    assert progress and progress[-1].startswith("semcode: repo: 3/3 files, 6 chunks, "), out.stderr
+    assert "semcode: repo: 3/3 files, 6 chunks" in progress, out.stderr  # phase 1: every file searchable by text
+    assert progress[-1].startswith("semcode: repo: searchable by text; embedding 6/6 chunks (100%), "), out.stderr
     quiet = cli("index", str(root), "--model", str(model), "--index-dir", str(tmp_path / "b"), "--quiet")
     assert quiet.returncode == 0 and "3 changed" in quiet.stdout
     assert not [line for line in quiet.stderr.splitlines() if line.startswith("semcode:")], quiet.stderr

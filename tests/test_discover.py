@@ -201,11 +201,10 @@ def test_env_templates_are_not_secrets(tmp_path: Path) -> None:
     assert got == [Skip(".env.example", "unsupported file type"), Skip(".env.sample", "unsupported file type")]
 
 
-def test_lock_files_are_skipped_as_generated(tmp_path: Path) -> None:
-    lock = "generated dependency lock file"
+def test_lock_files_are_found_to_be_searched_by_text(tmp_path: Path) -> None:
+    # (their chunks are never embedded: indexer/embed_policy.py, tests/test_two_phase.py)
     tree: Tree = {"package-lock.json": "{}", "web/yarn.lock": "x", "Cargo.lock": "x", "package.json": "{}", "a.py": "x"}
-    expected = [Skip("Cargo.lock", lock), "a.py", Skip("package-lock.json", lock), "package.json"]
-    check(tmp_path, tree, [*expected, Skip("web/yarn.lock", lock)])
+    check(tmp_path, tree, ["Cargo.lock", "a.py", "package-lock.json", "package.json", "web/yarn.lock"])
 
 
 def test_gitignored_secret_is_silent(tmp_path: Path) -> None:

@@ -13,13 +13,14 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from indexer.index import IndexOptions, index_repository, repo_id
-from indexer.store import Store
+from indexer.store import Coverage, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,20 +125,22 @@ import sys, time
 from pathlib import Path
 from encoder import load_encoder
 from indexer.index import IndexOptions, index_repository
-from indexer.store import Store
+from indexer.store import Coverage, Store
 root, index, model = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
 enc = load_encoder(model, device="cpu", dtype="fp32")
 store = Store.open(index, model_id=enc.name, dim=enc.dim)
 def progress(p):
-    print("BATCH", p.files_done, flush=True)
+    print("BATCH", p.phase, p.files_done, p.chunks_embedded, flush=True)
     time.sleep(0.3)  # give the parent time to kill us between (or during) batches
-index_repository(root, store, enc, enc.tokenizer.count, IndexOptions(batch_files=4), progress=progress)
+options = IndexOptions(batch_files=4, checkpoint_seconds=0.0)  # phase 2 in slices of MIN_CHECKPOINT_TOKENS
+index_repository(root, store, enc, enc.tokenizer.count, options, progress=progress)
 print("DONE", flush=True)
 """
 
 
-def test_sigkill_mid_index_then_reopen_and_complete(tmp_path, model, enc):
-    root = make_repo(tmp_path / "repo", n_files=24)
+def kill_at(tmp_path: Path, model: Path, root: Path, moment: Callable[[str, int, int], bool]) -> Path:
+    """Run KILL_SCRIPT and SIGKILL it at the first progress report for which ``moment(phase, files_done,
+    chunks_embedded)`` holds; returns the index folder."""
     index = tmp_path / "index"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
@@ -147,27 +150,53 @@ def test_sigkill_mid_index_then_reopen_and_complete(tmp_path, model, enc):
         env=env,
     )
     assert proc.stdout is not None
-    batches = 0
     for line in proc.stdout:
         if line.startswith("BATCH"):
-            batches += 1
-            if batches == 2:
+            _, phase, files, embedded = line.split()
+            if moment(phase, int(files), int(embedded)):
                 proc.send_signal(signal.SIGKILL)
                 break
     proc.wait(timeout=60)
     assert proc.returncode == -signal.SIGKILL
+    return index
+
+
+def test_sigkill_in_phase_1_then_reopen_and_complete(tmp_path, model, enc):
+    root = make_repo(tmp_path / "repo", n_files=24)
+    index = kill_at(tmp_path, model, root, lambda phase, files, _embedded: phase == "rows" and files >= 8)
 
     # the index opens, answers, and holds what was written before the kill
     store = Store.open(index, model_id=enc.name, dim=enc.dim)
     partial = store.stats()["rows"]
     assert partial > 0
     assert store.search_text("function_0", 3)
-    # the next run completes it without re-encoding what was stored
+    before = store.coverage()
+    # the next run completes it, encoding only what had no vector yet
     report = run_index(root, store, enc)
     total = store.stats()["rows"]
     assert total > partial
-    assert report.chunks_encoded <= total - partial
+    assert report.chunks_encoded <= total - partial + before.pending
+    assert store.coverage().pending == 0 and store.coverage().share == 1.0
     assert run_index(root, store, enc).chunks_encoded == 0
+
+
+def test_sigkill_in_phase_2_resumes_where_it_stopped(tmp_path, model, enc):
+    root = make_repo(tmp_path / "repo", n_files=24)
+    index = kill_at(tmp_path, model, root, lambda phase, _files, embedded: phase == "vectors" and embedded > 0)
+
+    store = Store.open(index, model_id=enc.name, dim=enc.dim)
+    before = store.coverage()
+    assert before.embedded > 0 and before.pending > 0  # killed amid phase 2
+    rows = store.stats()["rows"]
+    # every file was searchable by text before the kill
+    assert {c.path for c in store.chunks()} == {r.path for r in store.files(repo_id(root)).values()
+                                                if r.status == "indexed"}  # fmt: skip
+    # the next run reads no file again and embeds only the rows that had no vector
+    report = run_index(root, store, enc)
+    assert report.files_changed == 0 and store.stats()["rows"] == rows
+    assert 0 < report.chunks_encoded <= before.pending
+    after = store.coverage()
+    assert after.pending == 0 and after.embedded == rows
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -321,23 +350,31 @@ def test_update_buffer_indexes_unsaved_text_and_the_disk_wins_back(tmp_path, enc
     assert store.search_text("function_101", 1)[0].chunk.path == "pkg/mod_1.py"
 
 
-def test_progress_during_encoding_and_cancel_mid_batch(tmp_path, enc):
+def test_progress_of_both_phases_and_cancel_mid_slice(tmp_path, enc):
     root = make_repo(tmp_path / "repo", n_files=12)
     store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
     saved = enc.batch_tokens
-    enc.batch_tokens = 64  # several encoder batches inside the one write batch
+    enc.batch_tokens = 64  # several encoder batches inside the one slice of phase 2
     try:
         seen = []
         report = index_repository(root, store, enc, enc.tokenizer.count, IndexOptions(), progress=seen.append)
         total = report.files_changed + len(report.skipped)
-        # reports arrive while the only write batch is encoded: files counted in proportion, tokens growing
-        during = [p for p in seen if p.chunks_written == 0]
-        assert len(during) >= 3
-        assert [p.tokens_encoded for p in during] == sorted(p.tokens_encoded for p in during)
-        assert all(p.files_done < p.files_total for p in during)
-        assert seen[-1].files_done == total and seen[-1].tokens_encoded == report.tokens_encoded
+        # phase 1 first (files, nothing encoded), then phase 2 (every file done, chunks embedded, tokens growing)
+        phases = [p.phase for p in seen]
+        assert phases == sorted(phases, key=["rows", "vectors"].index) and "rows" in phases
+        rows = [p for p in seen if p.phase == "rows"]
+        assert rows[-1].files_done == total and all(p.tokens_encoded == 0 for p in rows)
+        vectors = [p for p in seen if p.phase == "vectors"]
+        assert len(vectors) >= 3
+        assert all(p.files_done == p.files_total == total for p in vectors)
+        assert [p.tokens_encoded for p in vectors] == sorted(p.tokens_encoded for p in vectors)
+        assert [p.chunks_embedded for p in vectors] == sorted(p.chunks_embedded for p in vectors)
+        assert vectors[-1].chunks_embedded == vectors[-1].chunks_to_embed == report.chunks_written
+        assert seen[-1].tokens_encoded == report.tokens_encoded
+        assert report.searchable_seconds is not None and report.searchable_seconds <= report.seconds
 
-        # a cancel seen during encoding stops the run at once; nothing of the batch is written
+        # a cancel seen while a slice is encoded stops the run at once: every row is there (phase 1), no vector of
+        # the slice is; the next run embeds them without writing a row again
         fresh = Store.open(tmp_path / "index2", model_id=enc.name, dim=enc.dim)
         calls = []
         cancelled = index_repository(
@@ -347,13 +384,14 @@ def test_progress_during_encoding_and_cancel_mid_batch(tmp_path, enc):
             enc.tokenizer.count,
             IndexOptions(),
             progress=calls.append,
-            cancelled=lambda: len(calls) >= 1,
+            cancelled=lambda: any(p.tokens_encoded for p in calls),
         )
-        assert cancelled.cancelled and cancelled.chunks_written == 0
-        assert fresh.stats()["rows"] == 0
-        assert [r.status for r in fresh.files(repo_id(root)).values()] == ["skipped"]  # blob.py: no chunk to write
+        assert cancelled.cancelled and cancelled.chunks_written == report.chunks_written
+        assert cancelled.chunks_pending == report.chunks_written
+        assert fresh.coverage() == Coverage(embedded=0, pending=report.chunks_written)
         again = index_repository(root, fresh, enc, enc.tokenizer.count, IndexOptions())
-        assert not again.cancelled and again.chunks_written == report.chunks_written
+        assert not again.cancelled and again.chunks_written == 0 and again.chunks_encoded == report.chunks_encoded
+        assert fresh.coverage() == Coverage(embedded=report.chunks_written)
     finally:
         enc.batch_tokens = saved
 

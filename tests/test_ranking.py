@@ -12,9 +12,9 @@ import pytest
 
 import semcode
 from indexer.store import Hit, StoredChunk
+from indexer.text_kinds import text_kind
 from semcode.query_terms import analyze
 from semcode.ranking import Candidates, rank
-from semcode.text_kinds import text_kind
 
 # ------------------------------------------------------------------------------------------------- query analysis
 

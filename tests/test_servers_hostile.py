@@ -222,10 +222,11 @@ def warm_search(warm: Warm) -> tuple[subprocess.CompletedProcess[str], set[str]]
 
 @contextmanager
 def daemon_with(warm: Warm, request_timeout_s: float) -> Iterator[int]:
-    """A ``semcode daemon`` for `warm`'s index whose wait for a whole request is `request_timeout_s`; its pid."""
+    """A ``semcode daemon serve`` opening `warm`'s index whose wait for a whole request is `request_timeout_s`; its
+    pid."""
     setup = "import sys\nimport lsp_server.daemon_client as c\nc.REQUEST_TIMEOUT_S = float(sys.argv[2])\n"
     launch = setup + "from lsp_server.cli import main\nsys.exit(main(sys.argv[3:]))\n"
-    args = ["daemon", "--root", str(warm.indexed.root), "--index-dir", str(warm.indexed.index)]
+    args = ["daemon", "serve", "--root", str(warm.indexed.root), "--index-dir", str(warm.indexed.index)]
     # argv[1] names the module, so that Warm.pids() and Warm.cleanup() see this daemon as any other
     cmd = [sys.executable, "-c", launch, "lsp_server.cli", str(request_timeout_s), *args, "--model", warm.indexed.model]
     proc = subprocess.Popen(cmd, env=warm.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

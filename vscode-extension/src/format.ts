@@ -1,6 +1,6 @@
 /** Pure conversions of server answers into what the UI shows: QuickPick items, status bar text, status summary. */
 
-import type { Hit, Status } from './protocol';
+import type { Hit, IndexSummary, Status } from './protocol';
 import type { ServerPhase } from './state';
 
 export interface Folder {
@@ -103,6 +103,14 @@ export function statusBarText(p: ServerPhase): StatusBarText {
         return { text: '$(sync~spin) Semcode', tooltip: 'Semcode: loading' };
       }
       const counts = `${plural(index.files, 'file')}, ${plural(index.chunks, 'chunk')}`;
+      const embedded = index.embedded ?? 1;
+      if (index.state === 'indexing' && index.pending === 0 && embedded < 1) {
+        const share = `${Math.floor(embedded * 100)}%`;
+        return {
+          text: `$(sync~spin) Semcode: embedding ${share}`,
+          tooltip: `Semcode: every file is searchable by text (${counts}); semantic search covers ${share} so far`,
+        };
+      }
       if (index.state === 'indexing') {
         const left = index.pending > 0 ? ` ${plural(index.pending, 'file')} left` : '';
         return { text: `$(sync~spin) Semcode: indexing${left}`, tooltip: `Semcode: indexing (${counts} so far)` };
@@ -152,4 +160,13 @@ export function statusDetails(s: Status): string {
     lines.push(`last error: ${s.lastError}`);
   }
   return lines.join('\n');
+}
+
+/** The picker's title: says when results may be incomplete, and how much is embedded while vectors are filled in. */
+export function searchTitle(index: IndexSummary, title = 'Semcode: Search'): string {
+  const embedded = index.embedded ?? 1;
+  if (embedded < 1 && index.pending === 0) {
+    return `${title} (${Math.floor(embedded * 100)}% embedded: the rest is found by its text)`;
+  }
+  return index.state === 'indexing' ? `${title} (indexing: results may be incomplete)` : title;
 }

@@ -38,6 +38,8 @@ export interface IndexSummary {
   files: number;
   chunks: number;
   pending: number;
+  /** Share of the chunks that have vectors (below 1 while they are embedded: every file is searchable by text). */
+  embedded?: number;
 }
 
 export type IndexState = 'indexing' | 'ready' | 'error';

@@ -2,6 +2,7 @@
 
 import * as vscode from 'vscode';
 import { HitItem, hitItems, messageItem, openHit } from './locations';
+import { searchTitle } from './format';
 import { Methods, SearchParams, SearchResult } from './protocol';
 import { errorMessage, isCancellation, ServerManager } from './server';
 import type { Settings } from './settings';
@@ -35,7 +36,7 @@ export function searchCommand(manager: ServerManager, settings: () => Settings):
         return;
       }
       picker.items = result.results.length ? hitItems(result.results) : [messageItem('No results')];
-      picker.title = result.index.state === 'indexing' ? `${TITLE} (indexing: results may be incomplete)` : TITLE;
+      picker.title = searchTitle(result.index, TITLE);
     } catch (e) {
       if (seq !== latest || isCancellation(e)) {
         return;

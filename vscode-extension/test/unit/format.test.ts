@@ -5,6 +5,7 @@ import {
   kindIcon,
   previewLine,
   relativePath,
+  searchTitle,
   statusBarText,
   statusDetails,
   statusSummary,
@@ -76,6 +77,11 @@ test('statusBarText: every phase', () => {
     text: '$(sync~spin) Semcode: indexing 3 files left',
     tooltip: 'Semcode: indexing (1 file, 16 chunks so far)',
   });
+  // phase 2: every file searchable by text, vectors being filled in
+  assert.deepEqual(statusBarText({ phase: 'running', index: { ...index, state: 'indexing', embedded: 0.829 } }), {
+    text: '$(sync~spin) Semcode: embedding 82%',
+    tooltip: 'Semcode: every file is searchable by text (4 files, 16 chunks); semantic search covers 82% so far',
+  });
   assert.equal(
     statusBarText({ phase: 'running', index: { ...index, state: 'error' }, lastError: 'no model' }).tooltip,
     'Semcode: no model',
@@ -130,5 +136,18 @@ test('statusSummary and statusDetails', () => {
       'index: /tmp/idx',
       'folder /work/ws: ready, 4 files, 16 chunks, 1 skipped',
     ].join('\n'),
+  );
+});
+
+test('searchTitle: incomplete while indexing, the embedded share while embedding', () => {
+  const index = { state: 'ready' as const, files: 4, chunks: 16, pending: 0 };
+  assert.equal(searchTitle(index), 'Semcode: Search');
+  assert.equal(
+    searchTitle({ ...index, state: 'indexing', pending: 2 }),
+    'Semcode: Search (indexing: results may be incomplete)',
+  );
+  assert.equal(
+    searchTitle({ ...index, state: 'indexing', embedded: 0.5 }),
+    'Semcode: Search (50% embedded: the rest is found by its text)',
   );
 });
