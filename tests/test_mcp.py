@@ -252,8 +252,12 @@ async def test_reindex_after_an_edit_finds_the_new_function_with_progress(
         async with Client(build_server(engine)) as client:
             first = await ok(client, "reindex", progress_callback=on_progress)  # a full run, several files
             assert first["done"] and first["files_changed"] == 4 and first["skipped"] == 3
-            assert progress and progress[-1][0] == progress[-1][1] == 4, progress
-            assert all(message and "files" in message for *_, message in progress)
+            # phase 1 counts files, then phase 2 counts the chunks it embeds (every file searchable by text)
+            files = [p for p in progress if p[2] and p[2].endswith("chunks") and " files, " in p[2]]
+            assert files and files[-1][0] == files[-1][1] == 4, progress
+            embedding = [p for p in progress if p[2] and p[2].startswith("searchable by text; embedding ")]
+            assert embedding and embedding[-1][0] == embedding[-1][1] > 0 and progress[-1] == embedding[-1], progress
+            assert progress.index(files[-1]) < progress.index(embedding[0])
             assert await find(client, "snazzle_frobnicate") is None
 
             with (root / "src/geometry.py").open("a") as f:

@@ -313,7 +313,8 @@ def test_an_index_lost_from_the_object_store_mid_run_is_named(aws: S3, repo: Pat
     with semcode.open(repo, index_dir=uri, model=str(model)) as index, pytest.raises(StoreError) as failed:
         index.update(progress=lose_everything, rebuild=True)
     message = str(failed.value)
-    assert uri in message and "missing" in message, message
+    # (lost while the rows are written: the marker is gone; while they are embedded: a table)
+    assert uri in message and ("missing" in message or "there is none" in message), message
     assert "No such file or directory" not in message and SECRET not in message
 
 
