@@ -397,9 +397,11 @@ def _status(args: argparse.Namespace) -> int:
     answer = _answer(args, root, "status", {"root": str(root)})
     index_dir, model, repo = _index_dir(args, root), answer["model"], repo_id(root)
     stats, skipped, incomplete = answer["stats"], answer["skipped"], answer["incomplete"]
+    text_only = answer.get("text_only", [])
     if args.json:
         row = {"indexDir": index_dir, "model": model, "repo": repo, **stats, "incomplete": incomplete}
         row["skippedFiles"] = [{"path": p, "reason": why} for p, why in skipped]
+        row["textOnlyFiles"] = [{"path": p, "reason": why} for p, why in text_only]
         print(json.dumps(row, default=str))
         return 0
     print(f"index: {index_dir}\nmodel: {model}\nrepository: {repo}")
@@ -409,6 +411,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  {k}: {v}")
     for path, why in skipped:
         print(f"  skipped: {path}: {why}")
+    for path, why in text_only:
+        print(f"  searched by text only, not embedded: {path}: {why}")
     return 0
 
 

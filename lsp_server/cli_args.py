@@ -29,8 +29,9 @@ def _encoder_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dtype",
         default=None,
-        choices=["fp32", "bf16", "fp16"],
-        help="default: bf16 on CUDA or CPUs with native bf16, else fp32",
+        choices=["fp32", "bf16", "fp16", "int8"],
+        help="int8: CPU only, int8 linear layers; default: int8 on x86 CPUs with VNNI, else bf16 on CUDA or CPUs "
+        "with native bf16, else fp32 (fp32 or bf16 turns int8 off)",
     )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--max-tokens", type=int, default=None, help="truncate longer texts (counted and reported)")

@@ -50,14 +50,12 @@ def progress_text(p: Progress) -> str:
     `searchable by text; embedding 4300/12000 chunks (36%), 5100 tok/s, ETA 2m10s` (from the tokens' pace)."""
     if p.phase == "vectors":
         rate = p.tokens_encoded / max(p.phase_seconds, 1e-9)  # (a full run encodes nothing in phase 1)
-        share = p.chunks_embedded / p.chunks_to_embed if p.chunks_to_embed else 1.0
+        share = int(100 * p.chunks_embedded / p.chunks_to_embed) if p.chunks_to_embed else 100  # 100: all done
         eta = ""
         if 0 < p.tokens_encoded < p.tokens_to_embed:
             eta = f", ETA {_duration((p.tokens_to_embed - p.tokens_encoded) / max(rate, 1e-9))}"
-        return (
-            f"searchable by text; embedding {p.chunks_embedded}/{p.chunks_to_embed} chunks ({share:.0%}), "
-            f"{rate:.0f} tok/s{eta}"
-        )
+        pace = f", {rate:.0f} tok/s{eta}" if p.tokens_encoded else ""
+        return f"searchable by text; embedding {p.chunks_embedded}/{p.chunks_to_embed} chunks ({share}%){pace}"
     eta = ""
     if 0 < p.files_done < p.files_total:
         eta = f", ETA {_duration(p.phase_seconds / p.files_done * (p.files_total - p.files_done))}"
@@ -74,7 +72,7 @@ class ProgressDisplay:
         self.bars: dict[tuple[Path, str], Any] = {}
         self.last: dict[Path, Progress] = {}
         self.printed: dict[Path, float] = {}
-        self.ended: dict[Path, tuple[str, bool]] = {}
+        self.ended: dict[Path, str] = {}  # the phase whose end was printed last
 
     def update(self, root: Path, p: Progress) -> None:
         last = self.last.get(root)
@@ -87,10 +85,11 @@ class ProgressDisplay:
         ended = p.files_done == p.files_total if p.phase == "rows" else p.chunks_embedded == p.chunks_to_embed
         began = last is None or last.phase != p.phase
         if began or ended or time.monotonic() - self.printed.get(root, 0.0) >= PROGRESS_EVERY_S:
-            if (p.phase, ended) == self.ended.get(root):
+            if ended and self.ended.get(root) == p.phase:
                 return  # (the same end, reported again: once is enough)
             self.printed[root] = time.monotonic()
-            self.ended[root] = (p.phase, ended)
+            if ended:
+                self.ended[root] = p.phase
             print(f"semcode: {root.name}: {progress_text(p)}", file=sys.stderr, flush=True)
 
     def _bar(self, root: Path, p: Progress) -> None:

@@ -118,6 +118,7 @@ def index_status(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[s
     store = engine.store(folder, create=False)
     incomplete = store is not None and store.incomplete(folder.repo)
     out = {"stats": engine.stats(folder), "skipped": engine.skipped_files(folder)}
+    out["text_only"] = engine.text_only_files(folder)  # indexed, never embedded (lockfiles, data, generated code)
     return out | {"model": engine.model_id(), "incomplete": incomplete}
 
 

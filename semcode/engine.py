@@ -668,6 +668,20 @@ class Engine:
             return []
         return sorted((r.path, r.reason or "") for r in store.files(folder.repo).values() if r.status == "skipped")
 
+    def text_only_files(self, folder: Folder) -> list[tuple[str, str]]:
+        """(path, reason) of every file the folder's index searches by text only (``indexer.embed_policy``)."""
+        from indexer.index import TEXT_ONLY
+
+        store = self.store(folder, create=False)
+        if store is None:
+            return []
+        records = store.files(folder.repo).values()
+        return sorted(
+            (r.path, r.reason.removeprefix(TEXT_ONLY))
+            for r in records
+            if r.status == "indexed" and r.reason and r.reason.startswith(TEXT_ONLY)
+        )
+
     def stats(self, folder: Folder) -> dict[str, Any]:
         """The folder's index folder: counts, versions, bytes (``Store.stats``); {} before it exists."""
         store = self.store(folder, create=False)

@@ -26,7 +26,7 @@ class Settings:
     model: str | None = None  # checkpoint folder or hub id (default: configured_model(None))
     index_dir: str | None = None  # one LanceDB folder or URI for every root (default: one per root, default_index_dir)
     device: str | None = None  # "cpu", "cuda", ... (default: CUDA if available)
-    dtype: str | None = None  # "fp32", "bf16", "fp16" (default: bf16 where native, else fp32)
+    dtype: str | None = None  # "fp32", "bf16", "fp16", "int8" (default: int8 on VNNI CPUs, else bf16 if native, fp32)
     threads: int | None = None  # torch CPU threads (default: torch's choice)
     max_tokens: int | None = None  # chunk budget and encoder limit (default: the model's, 8192)
     max_file_mb: float = MAX_FILE_MB

@@ -175,6 +175,15 @@ def test_answers_say_how_much_is_embedded_and_mix_both_sides(half_embedded, mode
     assert out.returncode == 0, out.stderr
     assert "% embedded" in out.stderr
     assert any(json.loads(line)["path"].startswith("tests/") for line in out.stdout.splitlines())
+    status = [*cli[:3], "status", *cli[5:], "--repo", str(root), "--json"]
+    out = subprocess.run(status, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["embedded"] != "100%" and row["rows_pending"] > 0 and row["rows_text_only"] == 3
+    assert {f["path"]: f["reason"] for f in row["textOnlyFiles"]} == {
+        "gen/api.pb.go": "generated code (file name)",
+        "package-lock.json": "lockfile",
+    }
 
 
 def test_mcp_reports_the_embedded_share(half_embedded, model) -> None:
