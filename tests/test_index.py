@@ -104,8 +104,8 @@ def test_versions_grow_with_batches_not_files(tmp_path, enc):
     run_index(root, store, enc, batch_files=16)
     stats = store.stats()
     assert stats["rows"] > 60
-    # compaction at the end of a run keeps old versions from piling up
-    assert max(stats["versions"].values()) <= 10, stats
+    # a version per write batch, per phase-2 slice and per compaction step (kept for 60 s), not one per file (30)
+    assert max(stats["versions"].values()) <= 16, stats
 
 
 def test_semantic_search_returns_the_indexed_chunk(tmp_path, enc):
