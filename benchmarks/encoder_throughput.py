@@ -17,6 +17,15 @@ all-MiniLM-L6-v2 run by sentence-transformers (a leading peer's default; ``pip i
 real code chunks, same tokenizer (WordPiece), same dtype, rounds interleaved. MiniLM truncates every text at 256
 tokens; ours embeds chunks whole. Tokens/s counts the tokens each side actually read; the tokens MiniLM dropped are
 printed.
+
+Case (q) is int8 (``load_encoder(dtype="int8")``, ``encoder/quantize.py``) against fp32 and bf16 (where the CPU has
+it natively), the shipped model on real code, all in one process: the cosine of each chunk vector to its fp32 twin
+(Python stdlib functions; C pieces from /usr/include when present), tokens/s at 1 and 2 threads with rounds
+interleaved (best round each), and MRR@10 on ../shared/eval/dev for each dtype, plus int8 documents searched with
+the NumPy fp32 query encoder (what a search uses until the torch encoder has loaded)::
+
+    python benchmarks/encoder_throughput.py --cases q --rounds 4         # about 10 minutes on 2 busy cores
+    python benchmarks/encoder_throughput.py --cases q --no-mrr           # cosine and speed only
 """
 
 from __future__ import annotations
@@ -118,6 +127,100 @@ def default_vs_minilm(functions: list[str], n: int, rounds: int, model: str | No
     print(f"    texts/s: ours {len(texts) / best['ours']:.1f}, MiniLM {len(texts) / best['peer']:.1f}")
 
 
+def code_pieces(root: Path, pattern: str, n: int, lines: int = 40) -> list[str]:
+    """``n`` pieces of ``lines`` lines of the files under ``root`` matching ``pattern`` (shuffled, seed 0)."""
+    import random
+
+    pieces: list[str] = []
+    for path in sorted(root.glob(pattern)) if root.is_dir() else []:
+        try:
+            text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        except (OSError, UnicodeDecodeError):
+            continue
+        pieces.extend(p for p in ("".join(text[i : i + lines]) for i in range(0, len(text), lines)) if p.strip())
+    random.Random(0).shuffle(pieces)
+    return pieces[:n]
+
+
+def int8_case(functions: list[str], n: int, rounds: int, model: str | None, mrr: bool) -> None:
+    """(q): the shipped model (or --model) in fp32, bf16 (where native) and int8, side by side in one process."""
+    from encoder.device import choose_dtype, cpu_has_native_bf16, cpu_has_vnni, int8_by_default
+
+    cpu = torch.device("cpu")
+    names = ["fp32"] + (["bf16"] if cpu_has_native_bf16() else []) + ["int8"]
+    encs = {name: load_encoder(model, device="cpu", dtype=name) for name in names}
+    default = "int8" if int8_by_default(cpu) else str(choose_dtype(None, cpu)).removeprefix("torch.")
+    default = {"bfloat16": "bf16", "float32": "fp32"}.get(default, default)
+    print(
+        f"(q) {encs['fp32'].name}; CPU: VNNI {cpu_has_vnni()}, native bf16 {cpu_has_native_bf16()}; "
+        f"default dtype here: {default}"
+    )
+    sets = {"python (stdlib functions)": functions[:n]}
+    c = code_pieces(Path("/usr/include"), "**/*.h", n // 2)
+    if c:
+        sets["c (/usr/include, 40-line pieces)"] = c
+    ids = {k: encs["fp32"].tokenizer(v).ids for k, v in sets.items()}
+    print("(q) cosine of each chunk vector to its fp32 twin (bound: min >= 0.995)")
+    for label, x in ids.items():
+        ref = encs["fp32"].encode_ids(x)
+        for name in names[1:]:
+            cos = (encs[name].encode_ids(x) * ref).sum(axis=1)
+            size = f"{len(x)} chunks, {sum(map(len, x))} tokens"
+            print(f"    {label}, {size}: {name} min {cos.min():.4f} mean {cos.mean():.4f}")
+
+    speed_ids = ids["python (stdlib functions)"]
+    tokens = sum(len(x) for x in speed_ids)
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        best = dict.fromkeys(names, float("inf"))
+        for _ in range(rounds):
+            for name in names:  # interleaved: each round runs every dtype once
+                best[name] = min(best[name], timed(lambda enc=encs[name]: enc.encode_ids(speed_ids)))
+        rate = {name: tokens / best[name] for name in names}
+        cells = ", ".join(f"{name} {rate[name]:.0f}" for name in names)
+        vs = " ".join(f"{rate['int8'] / rate[b]:.2f}x {b}" for b in names[:-1])
+        print(f"(q) {threads} thread(s), {len(speed_ids)} stdlib functions, {tokens} tokens: tok/s {cells}; int8: {vs}")
+    torch.set_num_threads(before)
+    if mrr:
+        int8_mrr(encs, model)
+
+
+def int8_mrr(encs: dict, model: str | None) -> None:
+    """MRR@10 on ../shared/eval/dev: documents and queries in each dtype; int8 documents with the NumPy fp32 query
+    encoder (what a search gets before the torch encoder has loaded)."""
+    import numpy as np
+
+    from benchmarks.retrieval import EVAL, corpus_texts, eval_module
+    from encoder.query_numpy import load_query_encoder
+    from encoder.shipped import default_model
+
+    ev = eval_module()
+    numpy_queries = load_query_encoder(model or default_model())
+    dirs = sorted(d for d in (EVAL / "dev").iterdir() if d.is_dir()) if (EVAL / "dev").is_dir() else []
+    print("(q) MRR@10, dense (exact inner product), documents x queries")
+    table: dict[str, list[float]] = {}
+    for d in dirs:
+        corpus, queries = ev.load(str(d))
+        texts, qs = corpus_texts(corpus), [q["query"] for q in queries]
+        docs = {name: enc.encode(texts, kind="document") for name, enc in encs.items()}
+        qv = {name: enc.encode(qs, kind="query") for name, enc in encs.items()}
+        qv["numpy fp32"] = numpy_queries.encode(qs, kind="query")
+        runs = [(name, name) for name in encs] + [("int8", "numpy fp32")]
+        row = []
+        for doc_name, query_name in runs:
+            top = np.argsort(-(qv[query_name] @ docs[doc_name].T), axis=1)[:, :10]
+            m = ev.metrics(queries, [[corpus[j]["id"] for j in r] for r in top])["MRR@10"]
+            table.setdefault(f"{doc_name} x {query_name}", []).append(m)
+            row.append(f"{doc_name} x {query_name} {m:.4f}")
+        print(f"    {d.name} ({len(corpus)} definitions, {len(queries)} queries): " + ", ".join(row), flush=True)
+    if dirs:
+        base = sum(table["fp32 x fp32"]) / len(dirs)
+        for key, values in table.items():
+            mean = sum(values) / len(values)
+            print(f"    mean {key}: {mean:.4f} ({mean - base:+.4f} vs fp32; bound: within 0.005)")
+
+
 def timed(fn) -> float:
     gc.collect()
     t = time.perf_counter()
@@ -151,9 +254,12 @@ def main() -> None:
     p.add_argument("--chunks", type=int, default=256, help="number of code chunks (random stdlib functions) in (a)")
     p.add_argument("--long", type=int, default=8192, help="length of the single sequence in case (c)")
     p.add_argument("--batch-tokens", type=int, default=4096, help="semcode's packing budget")
-    p.add_argument("--cases", default="a,b,c", help="a,b,c (architecture vs transformers); d (default model vs MiniLM)")
+    p.add_argument(
+        "--cases", default="a,b,c", help="a,b,c (architecture vs transformers); d (default model vs MiniLM); q (int8)"
+    )
+    p.add_argument("--no-mrr", action="store_true", help="(q): skip MRR@10 on the dev sets")
     p.add_argument("--no-memory", action="store_true")
-    p.add_argument("--model", default=None, help="(d): the checkpoint set against MiniLM (default: the shipped one)")
+    p.add_argument("--model", default=None, help="(d, q): the checkpoint (default: the shipped one)")
     p.add_argument("--child", choices=["ours", "ref"], help=argparse.SUPPRESS)
     p.add_argument("--child-folder", help=argparse.SUPPRESS)
     p.add_argument("--dtype-name", help=argparse.SUPPRESS)
@@ -167,6 +273,10 @@ def main() -> None:
     dtype = choose_dtype(None if ARGS.dtype == "auto" else ARGS.dtype, torch.device("cpu"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, dtype {dtype}, layers {ARGS.layers}")
     functions = stdlib_functions()
+    if "q" in ARGS.cases:
+        int8_case(functions, ARGS.chunks, ARGS.rounds, ARGS.model, not ARGS.no_mrr)
+        if ARGS.cases == "q":
+            return
     if "d" in ARGS.cases:
         default_vs_minilm(functions, ARGS.chunks, ARGS.rounds, ARGS.model)
         if ARGS.cases == "d":

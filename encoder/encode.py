@@ -18,7 +18,7 @@ import torch
 
 from .attention import Backend, Packing, choose_backend
 from .config import EncoderConfig
-from .device import choose_device, choose_dtype, keep_freed_memory
+from .device import choose_device, choose_dtype, int8_by_default, keep_freed_memory
 from .load import default_model, model_id, read_checkpoint, token_limit
 from .model import ModernBertModel, normalize, pool
 from .tokenize import TextTokenizer
@@ -153,11 +153,14 @@ def load_encoder(
 ) -> Encoder:
     """Load a ModernBERT checkpoint (local folder or hub id; default: the model shipped with semcode) to encode.
 
-    device: ``"cpu"``, ``"cuda"``, ... (default: CUDA if available). dtype: ``"fp32"``, ``"bf16"``, ``"fp16"`` or a
-    torch dtype (default: bf16 on CUDA and on CPUs with native bf16, else fp32). max_tokens: truncation limit
-    (default: the checkpoint's ``max_seq_length`` or ``max_position_embeddings``). batch_tokens: token budget of
-    one packed batch. threads: torch intra-op threads (process-wide; default: torch's choice). tune_allocator:
-    on CPU, let glibc reuse freed activation memory (``device.keep_freed_memory``; process-wide).
+    device: ``"cpu"``, ``"cuda"``, ... (default: CUDA if available). dtype: ``"fp32"``, ``"bf16"``, ``"fp16"``,
+    ``"int8"`` (CPU only: int8 linear layers, the rest fp32; ``encoder/quantize.py``) or a torch dtype. Default:
+    int8 on x86 CPUs with VNNI when the checkpoint passes the int8 check at load (min cosine to fp32 >= 0.995 on
+    calibration code), else bf16 on CUDA and on CPUs with native bf16, else fp32; naming ``"fp32"`` or ``"bf16"``
+    turns int8 off. max_tokens: truncation limit (default: the checkpoint's ``max_seq_length`` or
+    ``max_position_embeddings``). batch_tokens: token budget of one packed batch. threads: torch intra-op threads
+    (process-wide; default: torch's choice). tune_allocator: on CPU, let glibc reuse freed activation memory
+    (``device.keep_freed_memory``; process-wide).
     """
     if threads is not None:
         torch.set_num_threads(max(1, int(threads)))
@@ -166,16 +169,26 @@ def load_encoder(
     ckpt = read_checkpoint(path_or_id)
     dev = choose_device(device)
     dt = choose_dtype(dtype, dev)
+    if dt == torch.int8 and dev.type != "cpu":
+        raise ValueError(f"dtype int8 runs on CPU only, not on {dev}")
     if dev.type == "cpu" and tune_allocator:
         keep_freed_memory()
+    limit = token_limit(ckpt.config, ckpt.max_seq_length, max_tokens)
+    tokenizer = TextTokenizer.from_file(ckpt.tokenizer_path, limit, ckpt.config.cls_token_id)
     model = ModernBertModel(ckpt.config)
     _load_weights(model, ckpt.state_dict, ckpt.folder)
-    model.to(device=dev, dtype=dt).eval()
+    if dt == torch.int8 or (dtype is None and int8_by_default(dev)):
+        if _to_int8(model, tokenizer, ckpt.pooling, asked=dt == torch.int8):
+            dt = torch.int8
+        else:  # the default, and this checkpoint failed the int8 check: the float default, from the weights again
+            model = ModernBertModel(ckpt.config)
+            _load_weights(model, ckpt.state_dict, ckpt.folder)
+    if dt != torch.int8:
+        model.to(device=dev, dtype=dt)
+    model.eval()
     # rotary inverse frequencies stay fp32 (the reference computes cos/sin in fp32)
     model.rope_global.inv_freq = model.rope_global.inv_freq.float()
     model.rope_local.inv_freq = model.rope_local.inv_freq.float()
-    limit = token_limit(ckpt.config, ckpt.max_seq_length, max_tokens)
-    tokenizer = TextTokenizer.from_file(ckpt.tokenizer_path, limit, ckpt.config.cls_token_id)
     return Encoder(
         model=model,
         tokenizer=tokenizer,
@@ -187,6 +200,23 @@ def load_encoder(
         batch_tokens=batch_tokens,
         backend=backend or choose_backend(dev),
     )
+
+
+def _to_int8(model: ModernBertModel, tokenizer: TextTokenizer, pooling: str, *, asked: bool) -> bool:
+    """Quantize the fp32 CPU ``model`` in place (``quantize.quantize``); False, the model then spoilt, when int8
+    was not asked for by name and the model fails the int8 check (its vectors against fp32 on calibration code)."""
+    from .quantize import calibration_ids, quantize
+
+    model.to(device="cpu", dtype=torch.float32).eval()
+    check = quantize(model, calibration_ids(lambda texts: tokenizer(texts).ids), pooling)
+    if check.ok:
+        log.info("%s", check)
+        return True
+    if asked:
+        log.warning("%s: below the parity bound; kept, since dtype int8 was asked for", check)
+        return True
+    log.info("%s: below the parity bound, so the default dtype instead", check)
+    return False
 
 
 def _load_weights(model: ModernBertModel, state: dict[str, torch.Tensor], folder: Path) -> None:
