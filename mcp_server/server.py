@@ -32,8 +32,6 @@ from semcode.engine import Engine
 from semcode.settings import Settings
 from semcode.workspace import Folder
 
-from .tools import build_server
-
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -301,6 +299,8 @@ def http_app(
             f"--http {host}:{port} is reachable from other machines: set a bearer token (--token or ${TOKEN_ENV}), "
             "or bind 127.0.0.1"
         )
+    from .tools import build_server  # (the MCP SDK loads here: see `serve`)
+
     app: Any = build_server(engine).streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=security or transport_security(host, port, ()),
@@ -324,6 +324,8 @@ async def _serve_stdio(engine: Engine, own_ctrl_c: bool) -> None:
 
     if own_ctrl_c:
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, _interrupted, engine)
+    from .tools import build_server  # (the MCP SDK loads here: see `serve`)
+
     await build_server(engine).run_stdio_async()
 
 
