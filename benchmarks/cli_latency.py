@@ -66,7 +66,6 @@ def main() -> None:
     args = p.parse_args()
 
     from lsp_server import daemon
-    from semcode.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="semcode-cli-latency-"))
     env = {**os.environ, "XDG_RUNTIME_DIR": str(tmp / "run")}
@@ -82,7 +81,7 @@ def main() -> None:
         subprocess.run(semcode("index", str(root), "--index-dir", index, "-q", *model), env=env, check=True)
         base = semcode("search", QUERIES[0], "--index-dir", index, "--repo", str(root), *model)
         os.environ["XDG_RUNTIME_DIR"] = env["XDG_RUNTIME_DIR"]  # for socket_path in this process
-        sock = daemon.socket_path(Settings(model=args.model, index_dir=index), index)
+        sock = daemon.socket_path()
         start_daemon(base, env, sock)
         cases = {
             "python -c 'import torch'": lambda q: [sys.executable, "-c", "import torch"],

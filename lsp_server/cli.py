@@ -311,7 +311,7 @@ def _answer(args: argparse.Namespace, root: Path, cmd: str, payload: dict[str, A
     if not (args.no_daemon or os.environ.get(daemon.NO_DAEMON_ENV)):
         target = daemon.target(index_dir, *(getattr(args, f, None) for f in SETTINGS_OF_DAEMON))
         try:
-            sock = _daemon_socket(args, index_dir)
+            sock = daemon.socket_path()  # one per user: requests name the index and model (`target`)
         except OSError as e:  # e.g. another user made our runtime folder first: never use it
             print(f"semcode: not using a daemon: {e}", file=sys.stderr)
         answer = None if sock is None else daemon.ask(sock, cmd, payload, target)
@@ -344,13 +344,6 @@ def _index_dir(args: argparse.Namespace, root: Path) -> str:
     from semcode.config import index_dir_for
 
     return index_dir_for(getattr(args, "index_dir", None), root)
-
-
-def _daemon_socket(args: argparse.Namespace, index_dir: str) -> Path:
-    """The daemon's socket: one per user, whatever this command's index and settings (which its requests carry)."""
-    from .daemon_client import socket_path
-
-    return socket_path()
 
 
 def _not_indexed(root: Path, index_dir: str) -> str:

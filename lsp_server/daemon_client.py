@@ -54,7 +54,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from semcode.config import configured_model
 
 if TYPE_CHECKING:
-    from semcode.settings import Settings
+    pass
 
 PROTOCOL = 4  # bump when a request or answer changes; a daemon of another version is stopped and replaced
 IDLE_S = 600.0  # the daemon exits after this long without a request
@@ -97,9 +97,8 @@ def runtime_dir(create: bool = True) -> Path:
     return folder
 
 
-def socket_path(settings: Settings | None = None, index_dir: str | None = None) -> Path:
-    """The socket of the user's one daemon, whatever the index and model (the arguments, from when a daemon served
-    one index, no longer pick it; callers that still name them get the same socket)."""
+def socket_path() -> Path:
+    """The socket of the user's one daemon, whatever the index and model (requests name those: ``Target``)."""
     return runtime_dir() / SOCKET_NAME
 
 

@@ -11,7 +11,7 @@ import platformdirs
 import pytest
 
 from lsp_server import daemon
-from lsp_server.cli import SETTINGS_OF_DAEMON, _daemon_socket, _index_dir, _settings
+from lsp_server.cli import SETTINGS_OF_DAEMON, _index_dir, _settings
 from semcode import config
 from semcode.settings import Settings
 
@@ -57,7 +57,10 @@ def test_index_folder_and_daemon_socket_match_settings(
         settings = _settings(args)
         assert _index_dir(args, root) == settings.index_dir_for(root)
         where = settings.index_dir_for(root)
-        assert _daemon_socket(args, where) == daemon.socket_path(settings, where)
+        # what a warm request names (the CLI's flags, resolved without a Settings) is the index and model Settings pick
+        named = daemon.target(where, *(getattr(args, f) for f in SETTINGS_OF_DAEMON))
+        picked = daemon.target(where, settings.resolved_model(), settings.device, settings.dtype, settings.max_tokens)
+        assert named == picked
         assert config.index_location(where) == settings.index_location(where)
 
 

@@ -16,6 +16,8 @@ HELD_OUT = [
     "libcommons-lang3-java", "commons-text", "libguava-java",
     "docutils", "IPython", "pytest", "sphinx", "werkzeug", "botocore", "python3-tkinter",
     "flask", "boto3", "s3transfer", "awscli", "moto",
+    "httpx", "fastapi", "@tanstack/query-core", "@tanstack/react-query", "@trpc/server", "hono", "date-fns", "zod",
+    "express", "golang-github-go-chi-chi-dev", "librust-axum-dev", "libfmt-dev", "libuv1-dev", "libgoogle-gson-java",
 ]
 # fmt: on
 
@@ -41,6 +43,8 @@ def test_pinned_sources_are_not_held_out_and_train_dev_disjoint():
     assert len(dev) == len(set(dev)) and len(train) == len(TRAIN_SOURCES)
     assert len({sources.safe_name(src) for src in every}) == len(every)  # distinct cache folders
     assert {"rxjs", "lodash", "regex", "guava", "werkzeug"} <= FORBIDDEN
+    # short names are whole words: go-chi is held out, an archiver or a formatter is not
+    assert [sources.forbidden(p) for p in ("archiver", "zodiac", "libformat-dev", "chrono")] == [None] * 4
 
 
 def test_every_language_but_python_has_training_and_dev_sources():
