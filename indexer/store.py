@@ -856,9 +856,15 @@ def _migrate(table: Any) -> None:
 
 
 def _open_table(db: Any, name: str, schema: pa.Schema, read_only: bool) -> Any:
-    if read_only:
-        return db.open_table(name)  # creates nothing
-    return db.create_table(name, schema=schema, exist_ok=True)
+    """The table `name`, created with `schema` when it does not exist (never when `read_only`). An existing table is
+    opened as it is, whatever its layout (``create_table(exist_ok=True)`` refuses one whose schema differs: an index
+    of an older semcode, which ``Store.open`` migrates or names)."""
+    try:
+        return db.open_table(name)
+    except Exception as e:
+        if read_only or "was not found" not in str(e):
+            raise
+    return db.create_table(name, schema=schema, exist_ok=True)  # (exist_ok: another process may create it too)
 
 
 def _open_error(where: Location, name: str, model_id: str, error: Exception, read_only: bool) -> StoreError:

@@ -299,3 +299,40 @@ def test_quotes_in_paths_and_repos(tmp_path: Path) -> None:
 def test_names_text_splits_identifiers() -> None:
     assert names_text(chunk("a.py", "x", symbol="get_item", parent="LRUCache")) == "LRUCache.get_item lru cache"
     assert names_text(chunk("a.py", "x")) == ""
+
+
+def make_legacy_index(where: Path) -> None:
+    """An index as semcode wrote it before two-phase indexing: a chunk table without ``embed``, every vector set."""
+    import lancedb
+    import pyarrow as pa
+
+    from indexer.store import _legacy_chunk_schema
+
+    s = Store.open(where, MODEL, DIM)
+    s.replace_file_chunks(REPO, {"src/a.py": [(chunk("src/a.py", "def load_config(): pass", symbol="load"), unit(0))]})
+    old = s._chunks.to_arrow().drop_columns(["embed"])  # the same rows in the old layout
+    s.close()
+    db = lancedb.connect(str(where))
+    name = table_names(MODEL)["chunks"]
+    db.drop_table(name)
+    schema = _legacy_chunk_schema(DIM)
+    db.create_table(name, pa.Table.from_arrays([old[f.name] for f in schema], schema=schema))
+
+
+def test_an_index_of_an_older_semcode_is_read_as_it_is_and_migrated_when_written(tmp_path: Path) -> None:
+    where = tmp_path / "index"
+    make_legacy_index(where)
+    # read-only: nothing is changed, every row counts as embedded
+    ro = Store.open(where, MODEL, DIM, read_only=True)
+    assert ro.legacy and ro.pending(REPO) == [] and ro.coverage(REPO).share == 1.0
+    assert ro.search_vector(unit(0), 1)[0].chunk.path == "src/a.py"
+    assert "embed" not in ro._chunks.schema.names
+    # opened to write: migrated (an `embed` column, a vector that may be null), its rows kept, new rows phase 2's
+    rw = Store.open(where, MODEL, DIM)
+    assert not rw.legacy and "embed" in rw._chunks.schema.names
+    assert rw.coverage(REPO).embedded == 1 and rw.search_text("load_config", 1)[0].chunk.path == "src/a.py"
+    rw.replace_file_chunks(REPO, {"src/b.py": [(chunk("src/b.py", "def save_config(): pass"), None)]})
+    assert [p.path for p in rw.pending(REPO)] == ["src/b.py"] and rw.coverage(REPO).share == 0.5
+    assert [h.chunk.path for h in rw.search_vector(unit(0), 5)] == ["src/a.py"]  # a row without a vector: not a hit
+    rw.set_vectors({rw.pending(REPO)[0].key: unit(1)})
+    assert rw.coverage(REPO).share == 1.0 and rw.search_vector(unit(1), 1)[0].chunk.path == "src/b.py"
