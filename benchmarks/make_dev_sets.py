@@ -55,7 +55,7 @@ def build_sets(name: str, root: Path, languages: tuple[str, ...]) -> dict[str, t
                 {"id": entry_id, "path": rel, "start_line": d.start_line, "end_line": d.end_line, "code": d.code}
                 | {"symbol": None if d.kind == "file" else d.symbol, "language": language, "kind": d.kind}
             )
-            query = extract.first_sentence(d.doc, MIN_WORDS) if d.doc else None
+            query = extract.query_of(d, MIN_WORDS) if d.doc else None
             if query:
                 cand.append({"query": query, "target_id": entry_id})
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from encoder.training.extract import LANGUAGES, Definition, definitions, first_sentence
+from encoder.training.extract import LANGUAGES, Definition, definitions, first_sentence, query_of
 
 EXT = {"python": "py", "typescript": "ts", "javascript": "js", "go": "go", "rust": "rs", "java": "java", "c": "h"}
 
@@ -311,6 +311,59 @@ def test_undocumented(language, source, expected):
 )
 def test_first_sentence(doc, min_words, expected):
     assert first_sentence(doc, min_words) == expected
+
+
+@pytest.mark.parametrize(
+    ("language", "kind", "symbol", "doc", "expected"),
+    [
+        (
+            "go",
+            "function",
+            "NewProduction",
+            "NewProduction builds a sensible production Logger.",
+            "Builds a sensible production Logger.",
+        ),
+        (
+            "go",
+            "function",
+            "Logger.Sugar",
+            "Sugar wraps the Logger to provide a sugared API.",
+            "Wraps the Logger to provide a sugared API.",
+        ),
+        (
+            "java",
+            "function",
+            "Gson.toJson",
+            "toJson() serializes the object into its JSON form.",
+            "Serializes the object into its JSON form.",
+        ),
+        (
+            "cpp",
+            "function",
+            "fmt::format",
+            "format: formats the arguments into a string now.",
+            "Formats the arguments into a string now.",
+        ),
+        (
+            "go",
+            "function",
+            "Parse",
+            "Parses the input text into tokens.",
+            "Parses the input text into tokens.",
+        ),  # no name
+        ("go", "function", "Reset", "Reset clears it all.", None),  # too short without the name
+        (
+            "python",
+            "file",
+            "pkg/config.py",
+            "config loads the settings file here.",
+            "config loads the settings file here.",
+        ),
+    ],
+)
+def test_query_of_drops_a_leading_copy_of_the_name(language, kind, symbol, doc, expected):
+    d = Definition(language, kind, symbol, "x", 1, 2, doc, "code")
+    assert query_of(d, 4) == expected
 
 
 BROKEN = {

@@ -113,7 +113,7 @@ def test_pairs_in_other_languages_cover_functions_types_and_files():
     pairs = {(p.kind, p.symbol): p for p in data.pairs_of("deb:geo", "go", "geo/rect.go", GO_SOURCE)}
     assert set(pairs) == {("file", "geo/rect.go"), ("function", "Rect.Area"), ("class", "Rect")}
     area = pairs[("function", "Rect.Area")]
-    assert area.query == "Area returns the area of the rectangle in square units."
+    assert area.query == "Returns the area of the rectangle in square units."  # (Go: the leading name dropped)
     assert area.code == "# Rect.Area\nfunc (r *Rect) Area() float64 { return r.w * r.h }"
     assert area.language == "go"
     assert "w is the width" not in pairs[("class", "Rect")].code  # member docs would give the answer away

@@ -136,7 +136,7 @@ def first_sentence(doc: str) -> str | None:
 def pairs_of(source: str, language: str, rel: str, text: str) -> Iterator[Pair]:
     """Every pair of one file: functions, classes and (with a file doc) the whole file."""
     for d in extract.definitions(language, rel, text):
-        query = first_sentence(d.doc)
+        query = extract.query_of(d, MIN_WORDS)
         if query and d.code.strip():
             code = d.code if d.kind == "file" else f"# {d.symbol}\n{d.code}"
             yield Pair(source, rel, d.symbol, query, code, language, d.kind)

@@ -16,7 +16,8 @@ a doc comment is the run of comments that ends on the line above the definition 
 and C (their conventions use plain comments).
 
 ``first_sentence`` turns a doc into a query: markup removed (JSDoc/Javadoc tags, ``{@link X}``, HTML, Markdown,
-reST roles), the first paragraph only, cut at the first sentence end, at least ``min_words`` words.
+reST roles), the first paragraph only, cut at the first sentence end, at least ``min_words`` words; ``query_of``
+also drops a leading copy of the definition's name (Go's "NewProduction builds ..." becomes "Builds ...").
 """
 
 from __future__ import annotations
@@ -100,6 +101,21 @@ def first_sentence(doc: str, min_words: int = 4) -> str | None:
     m = _SENT_END.search(text)
     if m:
         text = text[: m.start()].strip()
+    return text if len(text.split()) >= min_words else None
+
+
+def query_of(d: Definition, min_words: int = 4) -> str | None:
+    """The query a definition's doc gives: its first sentence (``first_sentence``) without a leading copy of the
+    definition's own name. Go's convention ("NewProduction builds a logger") and many Javadoc and C comments start
+    with the name, which hands the answer to lexical matching; the query keeps what the doc says it does ("Builds a
+    logger"). None when too short after that."""
+    text = first_sentence(d.doc, 1)
+    if text is None:
+        return None
+    name = re.split(r"\.|::|#", d.symbol)[-1] if d.kind != "file" else ""
+    first, _, rest = text.partition(" ")
+    if name and rest and first.rstrip("(),:") in (name, f"{name}()"):
+        text = rest[0].upper() + rest[1:]
     return text if len(text.split()) >= min_words else None
 
 
