@@ -141,7 +141,8 @@ def print_report(root: Path, index_dir: str, r: IndexReport) -> None:
         print(f"  skipped {n}: {reason}")
     kinds: dict[str, int] = {}
     for why in r.text_only.values():
-        kinds[why.split(" (")[0].split(" of ")[0]] = kinds.get(why.split(" (")[0].split(" of ")[0], 0) + 1
+        kind = why.split(" (")[0].split(" of ")[0]  # "generated code (its header says ...)" -> "generated code"
+        kinds[kind] = kinds.get(kind, 0) + 1
     for kind, n in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print(f"  searched by text only, not embedded {n}: {kind}")
 

@@ -16,7 +16,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Hit, Index, RepositoryStatus, Status, UpdateSummary, open
+    from .api import Hit, Hits, Index, RepositoryStatus, Status, UpdateSummary, open
     from .engine import Engine
     from .lines import Lines
     from .query import EmptyFilter, SearchQuery
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # each name loads its module on first use (PEP 562): the CLI's warm path imports only what it needs
 _LAZY = {
-    "Hit": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api", "open": "api",
+    "Hit": "api", "Hits": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api", "open": "api",
     "Engine": "engine", "Lines": "lines", "SearchQuery": "query", "EmptyFilter": "query", "Settings": "settings",
     "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace",
 }  # fmt: skip
@@ -42,6 +42,7 @@ __all__ = [
     "Engine",
     "Folder",
     "Hit",
+    "Hits",
     "Index",
     "Lines",
     "PathOutside",
