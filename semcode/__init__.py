@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 # each name loads its module on first use (PEP 562): the CLI's warm path imports only what it needs
 _LAZY = {
-    "Hit": "api", "Hits": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api", "open": "api",
+    "Hit": "api", "Hits": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api",
+    "open": "api",
     "Engine": "engine", "Lines": "lines", "SearchQuery": "query", "EmptyFilter": "query", "Settings": "settings",
     "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace",
 }  # fmt: skip
