@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     te.add_argument("--name", default=None, help="the cache's name (default: the teacher folder's name)")
     te.add_argument("--window", type=int, default=None, help="tokens per window (default: the model's max)")
     te.add_argument("--shard-size", type=int, default=512)
+    te.add_argument("--dtype", choices=["bf16", "fp32"], default=None, help="default: bf16 where the CPU has it")
     te.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     tr = sub.add_parser("train", help="train (resumes from RUN/state.pt)")
     tr.add_argument("--data", type=Path, required=True)
@@ -83,7 +84,7 @@ def _teacher(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    embed, windows, meta = sentence_transformer(args.teacher, args.window)
+    embed, windows, meta = sentence_transformer(args.teacher, args.window, args.dtype)
     t0 = time.perf_counter()
 
     def progress(done: int, total: int) -> None:

@@ -125,19 +125,28 @@ def load_cache(folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
             yield z["query"].astype(np.float32), z["code"].astype(np.float32)
 
 
-def sentence_transformer(folder: Path, window: int | None = None) -> tuple[Embed, Windows, dict[str, object]]:
+def sentence_transformer(
+    folder: Path, window: int | None = None, dtype: str | None = None
+) -> tuple[Embed, Windows, dict[str, object]]:
     """The embed and window functions of a sentence-transformers folder (e.g. all-mpnet-base-v2 from its PyPI
-    parts, FACTS.md), on the CPU; its window is its ``max_seq_length`` unless `window` is given."""
+    parts, FACTS.md), on the CPU; its window is its ``max_seq_length`` unless `window` is given. `dtype` "bf16" or
+    "fp32" (default: bf16 where the CPU has it natively, ``encoder.device``: about twice as fast there)."""
+    import torch
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(str(folder), device="cpu")
+    from encoder.device import cpu_has_native_bf16
+
+    dtype = dtype or ("bf16" if cpu_has_native_bf16() else "fp32")
+    torch_dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[dtype]
+    model = SentenceTransformer(str(folder), device="cpu", model_kwargs={"torch_dtype": torch_dtype})
     size = window or int(model.max_seq_length or 512)
     model.max_seq_length = size
     tokenizer = model.tokenizer
     room = size - 2  # [CLS] and [SEP]
 
     def embed(texts: list[str]) -> np.ndarray:
-        return np.asarray(model.encode(texts, batch_size=32, normalize_embeddings=True), dtype=np.float32)
+        vectors = model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_tensor=True)
+        return np.asarray(vectors.float().cpu().numpy(), dtype=np.float32)
 
     def windows(text: str) -> list[str]:
         offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
@@ -145,5 +154,6 @@ def sentence_transformer(folder: Path, window: int | None = None) -> tuple[Embed
             return [text]
         return [text[offsets[s][0] : offsets[min(s + room, len(offsets)) - 1][1]] for s in range(0, len(offsets), room)]
 
-    meta = {"teacher": str(Path(folder).resolve()), "window": size, "pooling": "sentence-transformers, mean of windows"}
+    meta = {"teacher": str(Path(folder).resolve()), "window": size, "dtype": dtype}
+    meta["pooling"] = "sentence-transformers, mean of windows"
     return embed, windows, meta
