@@ -150,6 +150,17 @@ class OpenIndex:
     model: ModelKey
     users: int = 0
     last: float = field(default_factory=time.monotonic)
+    warming: threading.Thread | None = None  # opening its store and loading its encoder (``warm_up``)
+
+    def warm(self) -> bool:
+        return self.warming is not None and self.warming.is_alive()
+
+    def wait_warm(self, timeout_s: float) -> None:
+        """Let its warm-up end before the engine closes or the process exits: a thread still loading torch or
+        opening LanceDB when the interpreter ends aborts the process ("terminate called without an active
+        exception")."""
+        if self.warming is not None:
+            self.warming.join(timeout_s)
 
 
 class Daemon:
@@ -301,7 +312,8 @@ class Daemon:
             held = self.indexes[key] = OpenIndex(Engine(settings, models=self.models), key[1])
             self.model_used[key[1]] = time.monotonic()
             folder = served_folder(held.engine, root)
-            threading.Thread(target=warm_up, args=(held.engine,), name="semcode-daemon-load", daemon=True).start()
+            held.warming = threading.Thread(target=warm_up, args=(held.engine,), name="semcode-daemon-load", daemon=True)
+            held.warming.start()
             log.info("opened %s (%s)", where["index_dir"], where["model"])
             return held, folder
         return held, served_folder(held.engine, root)
@@ -310,7 +322,10 @@ class Daemon:
         """Close the indexes unused for ``index_idle_s``, then drop the models no open index used for as long."""
         now = time.monotonic()
         with self.lock:
-            idle = [k for k, held in self.indexes.items() if held.users == 0 and now - held.last >= self.index_idle_s]
+            idle = [
+                k for k, held in self.indexes.items()
+                if held.users == 0 and not held.warm() and now - held.last >= self.index_idle_s
+            ]  # fmt: skip
             closing = [self.indexes.pop(k) for k in idle]
             in_use = {held.model for held in self.indexes.values()}
             known = dict.fromkeys([*self.models.loaded(), *self.model_used])  # (a closed index may load one late)
@@ -319,7 +334,7 @@ class Daemon:
                 self.model_used.pop(m, None)
         for held in closing:
             log.info("closing %s: idle", held.engine.settings.index_dir)
-            held.engine.close_now()
+            held.engine.close_now()  # (its warm-up was over: see `idle`)
         for m in unused:
             if self.models.drop(m):
                 log.info("dropped the model %s: idle", m.model)
@@ -330,6 +345,7 @@ class Daemon:
         with self.lock:
             closing, self.indexes = list(self.indexes.values()), {}
         for held in closing:
+            held.wait_warm(self.EXIT_WAIT_S)
             held.engine.close_now()
 
     # -- its own commands ---------------------------------------------------------------------------------------------
@@ -364,6 +380,7 @@ class Daemon:
             closing = [self.indexes.pop(k) for k in [k for k in self.indexes if k[0] == where]]
             self.lock.wait_for(lambda: all(held.users == 0 for held in closing), self.EXIT_WAIT_S)
         for held in closing:
+            held.wait_warm(self.EXIT_WAIT_S)
             held.engine.close_now()
         if closing:
             log.info("closed %s: asked to", where)

@@ -137,7 +137,7 @@ def test_an_idle_index_is_closed_and_its_model_dropped_while_the_daemon_lives_on
 
         assert wait_until(nothing_held, "the idle index closed and its model dropped")["pid"] == proc.pid
         assert search(warm, warm.indexed).stderr == ""  # opened again on its next request
-        daemon.stop(warm.sock)
+        daemon.stop(warm.sock)  # at once, while the reopened index's encoder is still loading: it exits cleanly
         assert proc.wait(timeout=60) == 0
 
 

@@ -63,7 +63,13 @@ def embed_windows(texts: Sequence[str], embed: Embed, windows: Windows, batch: i
         parts = windows(text) or [text]
         pieces.extend(parts)
         owner.extend([i] * len(parts))
-    vectors = np.concatenate([embed(pieces[s : s + batch]) for s in range(0, len(pieces), batch)])
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i]))  # like lengths share a batch: little padding
+    vectors = np.empty((0, 0), dtype=np.float32)
+    for s in range(0, len(order), batch):
+        part = embed([pieces[i] for i in order[s : s + batch]])
+        if vectors.size == 0:
+            vectors = np.zeros((len(pieces), part.shape[1]), dtype=np.float32)
+        vectors[order[s : s + batch]] = part
     sums = np.zeros((len(texts), vectors.shape[1]), dtype=np.float64)
     np.add.at(sums, np.asarray(owner), vectors.astype(np.float64))
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
