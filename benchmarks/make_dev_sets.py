@@ -7,8 +7,11 @@ nor in the held-out list) this downloads the pinned package and writes one set p
 
 - ``<language>-functions``: the corpus is every function/method of that language in the tree (documented or not),
   its doc comment removed; the queries are first sentences of doc comments (>= 6 words, unique in the set).
-- ``<language>-classes`` (Python, Java): class doc -> the whole class, member docs removed.
-- ``python-files``: module docstring -> the whole file, every docstring removed.
+- ``<language>-classes`` (Python, Java, TypeScript, C++): class doc -> the whole class, member docs removed.
+- ``<language>-files`` (Python, Rust): module docstring (Rust ``//!``) -> the whole file, every doc removed.
+
+Rust and Go "classes" (a struct, an enum, a Go type) are a few lines long, not long units, and are left out; so
+are Go package comments (their file is often only ``package x``).
 
 A corpus keeps every query's target and at most ``--max-corpus`` entries in all (other entries sampled with the
 seed), so that a run of every set with every retriever stays within minutes on two cores.
@@ -32,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from encoder.training import data, extract, sources
 
 MIN_WORDS = 6  # as make_pairs.py
-LONG_KINDS = {"python": ("class", "file"), "java": ("class",)}
+LONG_KINDS = {
+    "python": ("class", "file"), "java": ("class",), "typescript": ("class",), "cpp": ("class",), "rust": ("file",),
+}  # fmt: skip
 PLURAL = {"function": "functions", "class": "classes", "file": "files"}
 
 
@@ -89,10 +94,17 @@ def main() -> None:
     p.add_argument("--only", default="", help="comma list of dev source names to build (default: all)")
     args = p.parse_args()
     only = {n for n in args.only.split(",") if n}
-    manifest = {}
-    for name, src in sources.DEV_SOURCES.items():
-        if only and name not in only:
-            continue
+    unknown = only - set(sources.DEV_SOURCES)
+    if unknown:
+        p.error(f"unknown dev sources {sorted(unknown)}; known: {', '.join(sources.DEV_SOURCES)}")
+    built = {name: src for name, src in sources.DEV_SOURCES.items() if not only or name in only}
+    # a run of some sources (--only) keeps the entries of the other sources, while they are pinned as they were
+    pinned = {(src.name, src.version) for src in sources.DEV_SOURCES.values()}
+    kept = pinned - {(src.name, src.version) for src in built.values()}
+    manifest_path = args.out / "manifest.json"
+    old = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = {k: v for k, v in old.items() if (v.get("source"), v.get("version")) in kept}
+    for name, src in built.items():
         root = sources.fetch(src, args.cache)
         for set_name, (corpus, cand) in sorted(build_sets(name, root, src.languages).items()):
             queries = choose_queries(cand, args.max_queries, args.seed)
@@ -108,7 +120,8 @@ def main() -> None:
             manifest[folder.name] = {"source": src.name, "version": src.version, "corpus": len(corpus)}
             manifest[folder.name]["queries"] = len(queries)
             print(f"{folder}: {len(corpus)} entries, {len(queries)} queries ({src.name} {src.version})")
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    args.out.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=2))
 
 
 if __name__ == "__main__":

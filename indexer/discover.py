@@ -49,6 +49,7 @@ from indexer.ignore import PlainIgnoreFile as PlainIgnoreFile
 from indexer.languages import language_for
 from indexer.read import SURROGATES, not_regular, too_big
 from indexer.read import read_source as read_source  # re-exported: the walk's callers read what it finds
+from indexer.secrets import INCLUDE_SECRETS_HINT
 from indexer.types import Skip
 
 DEFAULT_EXCLUDE_DIRS: frozenset[str] = frozenset(
@@ -62,6 +63,17 @@ DEFAULT_EXCLUDE_DIRS: frozenset[str] = frozenset(
         ".gradle", ".idea", ".vscode", ".vs",
         "vendor", "Pods", "Carthage", ".terraform", ".serverless",
         "coverage", "htmlcov", ".nyc_output", ".cache", ".semcode",
+    }
+)  # fmt: skip
+
+# built-in excludes that hold only caches and tool state: left out without a word (the others, which may hold the
+# code itself, such as an npm package's dist/, are reported: `excluded_reason`)
+QUIET_EXCLUDE_DIRS: frozenset[str] = frozenset(
+    {
+        "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".hypothesis", ".tox", ".nox",
+        ".ipynb_checkpoints", ".parcel-cache", ".turbo", ".next", ".nuxt", ".svelte-kit", ".angular", ".gradle",
+        ".idea", ".vscode", ".vs", ".terraform", ".serverless", "coverage", "htmlcov", ".nyc_output", ".cache",
+        ".semcode", ".eggs",
     }
 )  # fmt: skip
 
@@ -110,10 +122,15 @@ class _Layer(NamedTuple):
 
 def _ignored(layers: Iterable[_Layer], rel: str, is_dir: bool) -> bool:
     """Git's rule: the last matching pattern decides; layers are given highest priority first."""
+    return _decision(layers, rel, is_dir) is True
+
+
+def _decision(layers: Iterable[_Layer], rel: str, is_dir: bool) -> bool | None:
+    """Ignored (True), kept by a negation (False), or no pattern of `layers` matches (None)."""
     for layer in layers:
         if rel.startswith(layer.base) and (decided := layer.matcher.decide(rel[len(layer.base) :], is_dir)) is not None:
             return decided
-    return False
+    return None
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,14 @@ class _Rules:
 
     def ignored(self, rel: str, is_dir: bool) -> bool:
         return _ignored((self.extra, *reversed(self.layers)), rel, is_dir)
+
+    def by_defaults_only(self, rel: str) -> bool:
+        """Whether folder `rel` is left out by the built-in excludes alone: no rule of the user's (config,
+        .git/info/exclude, .gitignore, .semcodeignore) decides it. Such a folder is reported, never dropped in
+        silence (an npm package's whole code may sit in ``dist/``); one the user ignores is not."""
+        if _decision((self.extra, *reversed(self.layers[1:])), rel, True) is not None:
+            return False
+        return _decision(self.layers[:1], rel, True) is True
 
     def with_folder(self, root: str, rel_dir: str, names: Iterable[str]) -> _Rules:
         """The rules inside folder `rel_dir` ("" or "src/"), whose entry names are `names`."""
@@ -227,7 +252,7 @@ def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, ex
     if (bad := invalid_name(rel)) is not None:
         return bad if explicit or language_for(rel) is not None else None
     if not options.include_secrets and (pat := secret_pattern(name)):
-        return Skip(rel, f"secret-bearing file (matches {pat!r}); set include_secrets to index it")
+        return Skip(rel, f"secret-bearing file (matches {pat!r}); {INCLUDE_SECRETS_HINT}")
     if language_for(rel) is None:
         return Skip(rel, "unsupported file type") if explicit else None
     if is_link and (link := _check_link(root, rel, options)) is not None:
@@ -245,6 +270,22 @@ def _check_file(root: str, rel: str, is_link: bool, options: DiscoverOptions, ex
     if st.st_size == 0:
         return Skip(rel, "empty file")
     return rel
+
+
+EXCLUDED_PREFIX = "folder left out by the built-in excludes"
+
+
+def _quiet(name: str) -> bool:
+    return name in QUIET_EXCLUDE_DIRS or name.endswith(".egg-info")
+
+
+def excluded_reason(rel: str) -> str:
+    """Why a folder the built-in excludes (``DEFAULT_EXCLUDE_DIRS``) leave out is not indexed, and how to bring
+    it back: a negation in ``.semcodeignore``, which outranks them (`_Rules`)."""
+    return (
+        f"{EXCLUDED_PREFIX} (dependencies, build output or caches, by its name); to index it, add the line "
+        f"'!{rel}/' to .semcodeignore"
+    )
 
 
 def _check_dir_link(root: str, rel: str) -> Skip:
@@ -321,7 +362,11 @@ def _walk(root: str, start_rel: str, rules: _Rules, options: DiscoverOptions) ->
             continue
         rel = rel_dir + entry.name
         if entry.is_dir:
-            if entry.name in VCS_DIRS or dir_rules.ignored(rel, is_dir=True):
+            if entry.name in VCS_DIRS:
+                continue
+            if dir_rules.ignored(rel, is_dir=True):
+                if not _quiet(entry.name) and not entry.is_link and dir_rules.by_defaults_only(rel):
+                    yield Skip(rel, excluded_reason(rel))
                 continue
             if (bad := invalid_name(rel, is_dir=True)) is not None:
                 yield bad  # never entered: no path below it could be stored

@@ -44,6 +44,7 @@ import numpy as np
 
 from .chunk import chunk_source
 from .discover import (
+    EXCLUDED_PREFIX,
     DiscoverOptions,
     discover,
     discover_paths,
@@ -54,8 +55,9 @@ from .discover import (
 )
 from .embed_policy import lexical_only
 from .identity import repo_id
-from .languages import language_for
+from .languages import is_parsed, language_for
 from .read import CONTENT_CHECKS, check_text, replace_surrogates, too_big
+from .secrets import INCLUDE_SECRETS_HINT
 from .store import FileRecord, PendingRow, Store, StoredChunk
 from .text_kinds import text_kind
 from .types import Chunk, Skip, SourceFile
@@ -102,6 +104,19 @@ class IndexReport:
     searchable_seconds: float | None = None  # when phase 1 ended: every file searchable by text (None: it did not)
     chunks_pending: int = 0  # rows still without a vector when the run ended (a cancelled phase 2)
     text_only: dict[str, str] = field(default_factory=dict)  # path -> why its chunks are not embedded
+    code_files_seen: int = 0  # files the walk found in a language semcode parses (the rest: docs, config, data)
+
+    def excluded_note(self) -> str | None:
+        """When the walk found no code, but left folders out by the built-in excludes (an npm package's whole code
+        in ``dist/``): one sentence naming them and the way to index them; else None."""
+        folders = [s.path for s in self.skipped if s.reason.startswith(EXCLUDED_PREFIX)]
+        if not folders or self.code_files_seen:
+            return None
+        shown = ", ".join(f"{f}/" for f in folders[:5]) + (f" and {len(folders) - 5} more" if len(folders) > 5 else "")
+        return (
+            f"no code found outside the folders the built-in excludes leave out ({shown}); to index one, add a "
+            f"line such as '!{folders[0]}/' to .semcodeignore"
+        )
 
 
 @dataclass
@@ -149,6 +164,7 @@ class Prepared:
     chunks: list[Chunk] | None
     problems: list[str] = field(default_factory=list)
     text_only: str | None = None  # why its chunks get no vector (``embed_policy.lexical_only``), or None
+    same_content: bool = False  # re-chunked though its text is what the index holds (a resumed run's recheck)
 
 
 @dataclass
@@ -293,6 +309,7 @@ def plan_changes(
             continue
         seen.add(item)
         report.files_seen += 1
+        report.code_files_seen += is_parsed(language_for(item) or "")
         try:
             st = walk_stat(root, item)
         except OSError:
@@ -451,7 +468,7 @@ def update_buffer(
     size = len(text.encode("utf-8"))
     reason: str | None = None
     if secret:  # checked first, as the walk does
-        reason = f"secret-bearing file (matches {secret!r}); set include_secrets to index it"
+        reason = f"secret-bearing file (matches {secret!r}); {INCLUDE_SECRETS_HINT}"
     elif language is None:
         reason = "unsupported file type"
     elif is_ignored(root, path, opts.discover):
@@ -499,6 +516,8 @@ def _process(
             break
         recorded = None if rechunk else recorded_hash(records, path)
         item = prepare_file(root, path, recorded, opts, run.count_tokens, expected=st)
+        if rechunk and isinstance(item, Prepared) and item.digest == recorded_hash(records, path):
+            item = dataclasses.replace(item, same_content=True)
         if isinstance(item, Skip):  # recorded at once (also when the run is cancelled before the next batch)
             report.skipped.append(item)
             if path in records:
@@ -642,7 +661,9 @@ def _write_batch(run: _Run, batch: Sequence[tuple[os.stat_result, Prepared]], *,
     # (every vector is in the cache: found there, or kept by its encoding slice)
     files, chunks = write_prepared(store, [(run.repo, st, item) for st, item in batch], vectors, vectors_cached=True)
     report.text_only.update((item.path, item.text_only) for _, item in batch if item.text_only is not None)
-    report.files_changed += files
+    same = sum(item.chunks is not None and item.same_content for _, item in batch)  # re-chunked for new checks
+    report.files_changed += files - same
+    report.files_unchanged += same + sum(item.chunks is None for _, item in batch)  # same text as indexed
     report.chunks_written += chunks
     return len(batch)
 

@@ -63,7 +63,7 @@ class SecretFinding:
     @property
     def reason(self) -> str:
         """Why the file is skipped, as shown to the user (kind and line only)."""
-        return f"contains a secret ({self.kind}, line {self.line}); set include_secrets to index it"
+        return f"contains a secret ({self.kind}, line {self.line}); {INCLUDE_SECRETS_HINT}"
 
 
 def _entropy(value: str) -> float:
@@ -71,6 +71,10 @@ def _entropy(value: str) -> float:
     return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
 
 
+# how a skip message says where the setting is: each front door names it its own way
+INCLUDE_SECRETS_HINT = (
+    "to index it, pass --include-secrets (semcode index, watch, chunks) or include_secrets=True (Python API)"
+)
 _ALNUM_RUN = re.compile(r"[A-Za-z0-9]+")
 _WORD_RUN = re.compile(r"[A-Za-z]+[0-9]*|[0-9]+")
 

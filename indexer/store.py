@@ -613,6 +613,15 @@ class Store:
         table = self._files.search().where(f"repo = {sql_str(repo)}").limit(None).to_arrow()
         return {row["path"]: FileRecord(**row) for row in table.to_pylist()}
 
+    def file_record(self, repo: str, path: str) -> FileRecord | None:
+        where = f"repo = {sql_str(repo)} AND path = {sql_str(path)}"
+        rows = self._files.search().where(where).limit(1).to_arrow().to_pylist()
+        return FileRecord(**rows[0]) if rows else None
+
+    def count_files(self, repo: str) -> int:
+        """How many of `repo`'s files are indexed (skipped ones not counted)."""
+        return int(self._files.count_rows(f"repo = {sql_str(repo)} AND status = 'indexed'"))
+
     def search_vector(
         self,
         vector: np.ndarray,

@@ -46,10 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     input, a broken model, an I/O fault such as a full disk or a read-only or vanished index folder); 130 when
     interrupted (Ctrl-C) at any moment, without a traceback. Run as the program (`argv` None), Ctrl-C ends the
     process at once except where a command stops cleanly (``semcode.interrupts``)."""
+    started = time.monotonic()  # what `index` reports as its time: the whole command's, start-up included
     if argv is None:
         take_ctrl_c()
     try:
-        return _main(argv)
+        return _main(argv, started)
     except KeyboardInterrupt:  # (called from Python, or a command's clean stop that did not catch it)
         print("semcode: interrupted", file=sys.stderr)
         return 130
@@ -58,11 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             take_ctrl_c()
 
 
-def _main(argv: Sequence[str] | None) -> int:
+def _main(argv: Sequence[str] | None, started: float) -> int:
+    """`argv` parsed and its command run; ``args.started``: `started`, the command's ``time.monotonic()`` start."""
     from .cli_args import build_parser
     from .cli_output import configure_logging, fault_message
 
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse(argv)
+    args.started = started
     if args.verbose or args.command not in WARM_COMMANDS:
         configure_logging(args.verbose)  # (a warm command sets it up if it has to answer here: `_answer`)
     from encoder import CheckpointError
@@ -97,9 +100,9 @@ def _index_dirs(args: argparse.Namespace) -> dict[str, Path]:
     roots_of: dict[str, Callable[[], list[Path]]] = {
         "index": lambda: [index_root(p) for p in args.paths],
         "watch": lambda: [index_root(args.path)],
-        "search": lambda: [find_root(args.repo or Path.cwd())],
-        "status": lambda: [find_root(args.repo or Path.cwd())],
-        "related": lambda: [find_root(Path(_parse_location(args.location)[0]).resolve())],
+        "search": lambda: [find_root(args.repo or Path.cwd(), args.index_dir)],
+        "status": lambda: [find_root(args.repo or Path.cwd(), args.index_dir)],
+        "related": lambda: [_related_root(args, Path(_parse_location(args.location)[0]).resolve())],
     }
     try:
         roots = roots_of[args.command]() if args.command in roots_of else []
@@ -204,7 +207,8 @@ def _chunks(args: argparse.Namespace) -> int:
             chunks += 1
             if args.json:
                 row = {"path": c.path, "language": c.language, "start_line": c.start_line, "end_line": c.end_line}
-                print(json.dumps(row | {"symbol": c.qualified_name, "kind": c.kind, "tokens": c.tokens}))
+                row |= {"symbol": c.qualified_name, "kind": c.kind, "tokens": c.tokens, "lines": "0-based"}
+                print(json.dumps(row))
                 continue
             print(
                 f"{c.path}:{c.start_line + 1}-{c.end_line + 1}  {c.language}  {c.kind}  "
@@ -243,12 +247,26 @@ def _index(args: argparse.Namespace) -> int:
     finally:
         display.close()
         engine.close_now()
+    wall = time.monotonic() - args.started  # the command's time, as the user waited for it
     if args.json:
-        print(json.dumps({str(root): report_json(r) for root, r in reports.items()}))
+        print(json.dumps({str(root): report_json(r) | {"wall_seconds": round(wall, 3)} for root, r in reports.items()}))
+        _excluded_notes(reports)
         return 0
+    one = len(engine.folders) == 1
     for folder in engine.folders:
-        print_report(folder.root, folder.index_dir, reports[folder.root])
+        print_report(folder.root, folder.index_dir, reports[folder.root], wall if one else None)
+    _excluded_notes(reports)
+    if not one:
+        print(f"{len(engine.folders)} repositories in {wall:.1f} s")
     return 0
+
+
+def _excluded_notes(reports: dict[Path, IndexReport]) -> None:
+    """A tree whose code all sits in folders the built-in excludes leave out (an npm package's ``dist/``) is
+    said so at the end, with the way to index it (``IndexReport.excluded_note``)."""
+    for root, report in reports.items():
+        if (note := report.excluded_note()) is not None:
+            print(f"semcode: note: {root}: {note}", file=sys.stderr)
 
 
 def _interrupted(engine: Engine, display: ProgressDisplay) -> int:
@@ -275,7 +293,7 @@ def _search(args: argparse.Namespace) -> int:
 
     from .cli_output import print_hits
 
-    root = find_root(args.repo or Path.cwd())
+    root = find_root(args.repo or Path.cwd(), args.index_dir)  # an indexed root holding it, else its .git root
     payload = {"root": str(root), "query": args.query, "limit": args.limit, "mode": args.mode}
     payload |= {"paths": args.path, "languages": args.lang, "group_by_file": args.files}
     payload |= {"repo": repo_id(args.repo) if args.repo else None, "everywhere": args.repo is None}
@@ -284,12 +302,14 @@ def _search(args: argparse.Namespace) -> int:
         print(f"semcode: warning: {note}", file=sys.stderr)
     if not answer["hits"] and answer["indexed_files"] == 0:
         raise ValueError(_not_indexed(root, _index_dir(args, root)))
+    for note in answer.get("partial") or ():  # a run cut short, or one still walking: answers may miss files
+        print(f"semcode: warning: {note}", file=sys.stderr)
     if answer.get("pending"):
         share = int(100 * answer.get("embedded", 1.0))
         print(f"semcode: {share}% embedded: semantic matches cover that share, the rest of the index is searched by"
               f" its text ({answer['pending']} chunks wait for a vector; `semcode index` embeds them)",
               file=sys.stderr)  # fmt: skip
-    print_hits(answer["hits"], args.json)
+    print_hits(answer["hits"], args.json, args.mode)
     return 0
 
 
@@ -350,24 +370,31 @@ def _not_indexed(root: Path, index_dir: str) -> str:
     return f"{root} is not indexed yet (no index in {index_dir}); index it with: semcode index {root}"
 
 
-def _related(args: argparse.Namespace) -> int:
+def _related_root(args: argparse.Namespace, file: Path) -> Path:
+    """The root `related` reads: ``--repo``, else the indexed root holding the file, else its ``.git`` root."""
     from semcode.workspace import find_root
 
+    return args.repo.resolve() if args.repo is not None else find_root(file, args.index_dir)
+
+
+def _related(args: argparse.Namespace) -> int:
     from .cli_output import print_hits
 
     where, line, _col = _parse_location(args.location)
     file = Path(where).resolve()
-    root = find_root(file)
-    rel = file.relative_to(root).as_posix() if file.is_relative_to(root) else file.name
+    root = _related_root(args, file)
+    if not file.is_relative_to(root):
+        raise ValueError(f"{where}: not inside the repository {root}")
+    rel = file.relative_to(root).as_posix()
     payload = {"root": str(root), "path": rel, "line": line, "limit": args.limit}
     payload |= {"languages": args.lang, "path_glob": args.path}
     answer = _answer(args, root, "related", payload)
     chunk = answer["chunk"]
-    if chunk is None:
-        raise ValueError(f"{rel}:{line + 1}: no indexed chunk covers this line (run semcode index first?)")
+    if chunk is None:  # what was wrong: no index, no such file, a file not indexed, a line past its end
+        raise ValueError(answer.get("why") or f"{rel}:{line + 1}: no indexed chunk covers this line")
     if not args.json:
         print(f"related to {chunk['path']}:{chunk['start_line'] + 1}-{chunk['end_line'] + 1} {chunk['symbol'] or ''}")
-    print_hits(answer["hits"], args.json)
+    print_hits(answer["hits"], args.json, "related")
     return 0
 
 
@@ -386,7 +413,9 @@ def _parse_location(text: str) -> tuple[str, int, int]:
 def _status(args: argparse.Namespace) -> int:
     from semcode.workspace import find_root, repo_id
 
-    root = find_root(args.repo or Path.cwd())
+    from .cli_output import status_lines
+
+    root = find_root(args.repo or Path.cwd(), args.index_dir)
     answer = _answer(args, root, "status", {"root": str(root)})
     index_dir, model, repo = _index_dir(args, root), answer["model"], repo_id(root)
     stats, skipped, incomplete = answer["stats"], answer["skipped"], answer["incomplete"]
@@ -400,8 +429,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"index: {index_dir}\nmodel: {model}\nrepository: {repo}")
     if incomplete:
         print(f"  incomplete: the last run was cut short; run `semcode index {root}` to finish it")
-    for k, v in stats.items():
-        print(f"  {k}: {v}")
+    for line in status_lines(stats, model):
+        print(f"  {line}")
     for path, why in skipped:
         print(f"  skipped: {path}: {why}")
     for path, why in text_only:
@@ -410,22 +439,31 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _indexes(args: argparse.Namespace) -> int:
+    from semcode.config import indexes_dir
     from semcode.indexes import cached, describe
     from semcode.settings import Settings
 
+    from .cli_output import readable_size
+
     named = [Settings().index_location(d) for d in args.index_dir or []]  # folders or URIs (s3://...)
+    found = 0
     for info in describe([*named, *cached()]):
+        found += 1
         if info.warning:  # other users can read it, and it is not ours to make private: one line each
             print(f"semcode: warning: {info.warning}", file=sys.stderr)
         if args.json:
             print(json.dumps({"indexDir": str(info.location), "bytes": info.size, "models": info.models}))
             continue
-        print(f"{info.location}  ({info.size / 1e6:.1f} MB)")
+        print(f"{info.location}  ({readable_size(info.size)})")
         for m in info.models:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(m["updated"])) if m["updated"] else "never"
             for repo, counts in sorted(m["repos"].items()):
                 cut = "  INCOMPLETE" if repo in m["incomplete"] else ""
                 print(f"  {repo}: {counts['files']} files, {counts['chunks']} chunks; {m['model']}; {when}{cut}")
+    if not found:  # (--json: no object on stdout, the line on stderr)
+        none = f"no index in {', '.join(map(str, named))}, nor" if named else "no indexes yet"
+        print(f"{none} in {indexes_dir()}, where semcode keeps them; make one with: semcode index PATH",
+              file=sys.stderr if args.json else sys.stdout)  # fmt: skip
     return 0
 
 
@@ -573,11 +611,16 @@ def _mcp(args: argparse.Namespace) -> int:
     from semcode.workspace import index_root
 
     roots = [index_root(r) for r in args.roots or [Path.cwd()]]
+    if args.print_config:  # a client's configuration for this server: printed, nothing served
+        from mcp_server.client_config import ServerArgs, print_config
+
+        given = ServerArgs(roots, args.index_dir, args.model, args.read_only, args.max_tokens)
+        return print_config(args.print_config, given)
     # a read-only server only encodes queries: one thread each costs less CPU per call than two (measured)
     threads = {"threads": 1} if args.read_only and args.threads is None else {}
     return serve(
         _settings(args, **threads), roots, http=args.http, read_only=args.read_only, token=args.token,
-        allowed_hosts=args.allowed_host or (),
+        allowed_hosts=args.allowed_host or (), max_tokens=args.max_tokens,
     )  # fmt: skip
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LIMIT, MAX_QUERY_CHARS
 
@@ -22,6 +24,15 @@ MODEL_HELP = (
 GLOB_NOTE = f"(at most {MAX_GLOB_CHARS} characters)"
 LANG_HELP = f"only this language, e.g. python (repeatable, at most {MAX_LANGUAGES} times)"
 LIMIT_HELP = f"how many hits (default 10) from 1 to {MAX_LIMIT}"
+LINES_NOTE = (
+    'Lines are 1-based in the text output and 0-based in --json (every JSON object says so: "lines": "0-based").'
+)
+HITS_JSON = (
+    'one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", "score", '
+    '"relevance", "reasons", "lines"} (0-based lines, end inclusive; score: the raw figure of the mode: hybrid '
+    "ranking score, cosine similarity, or BM25; relevance: the 0-1 figure the text output shows; reasons: the "
+    "signals that placed the hit)"
+)
 
 
 def _encoder_options(p: argparse.ArgumentParser) -> None:
@@ -59,16 +70,67 @@ class _RawDescription(argparse.RawDescriptionHelpFormatter, _Formatter):
     pass
 
 
-class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose help formatter (and its subcommands') needs no shutil (see ``_columns``)."""
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose help formatter (and its subcommands') needs no shutil (see ``_columns``), and whose
+    errors lead somewhere: ``parse`` reports an unknown option with the usage of the command it was given to, and
+    an unknown option or choice (a command, a --mode) with the nearest known one ("did you mean --limit?")."""
 
     def __init__(self, **kwargs: Any) -> None:
+        self.option_names: list[str] = []  # every option string of this (sub)command, for "did you mean"
+        self.subcommands: Any = None  # the action of ``add_subparsers``: its ``dest`` and ``choices`` (name -> parser)
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(**kwargs)
 
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.option_names += action.option_strings
+        return action
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="semcode", description="Local semantic code search.")
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        self.subcommands = super().add_subparsers(**kwargs)
+        return self.subcommands
+
+    def parse(self, argv: Sequence[str] | None = None) -> argparse.Namespace:
+        """``parse_args``, except that what no parser knows is reported by the innermost command given (its usage
+        line, a "did you mean"), not by the top level. Exits 2 on an error, as argparse does."""
+        args, extras = self.parse_known_args(argv)
+        if extras:
+            chosen = self.chosen(args)
+            chosen.error(f"unrecognized arguments: {' '.join(extras)}{near(extras, chosen.option_names)}")
+        return args
+
+    def chosen(self, args: argparse.Namespace) -> Parser:
+        """The innermost (sub)command parser that `args` selected (``semcode daemon serve`` -> serve's)."""
+        parser = self
+        while parser.subcommands is not None:
+            inner = parser.subcommands.choices.get(getattr(args, parser.subcommands.dest, None) or "")
+            if not isinstance(inner, Parser):
+                break
+            parser = inner
+        return parser
+
+    def error(self, message: str) -> NoReturn:
+        found = INVALID_CHOICE.search(message)
+        if found is not None:  # "argument COMMAND: invalid choice: 'serch' (choose from 'demo', ...)"
+            choices = [c.strip().strip("'\"") for c in found.group(2).split(",")]
+            message += near([found.group(1)], choices)
+        super().error(message)
+
+
+INVALID_CHOICE = re.compile(r"invalid choice: '?([^' ]*)'? \(choose from (.*)\)")
+
+
+def near(given: Sequence[str], known: Sequence[str]) -> str:
+    """ "; did you mean --limit?" for the known names closest to the given ones (``difflib``), or ""."""
+    import difflib
+
+    close = [difflib.get_close_matches(g.split("=", 1)[0], known, n=1) for g in given]
+    found = list(dict.fromkeys(m[0] for m in close if m))
+    return f"; did you mean {' or '.join(found)}?" if found else ""
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="semcode", description="Local semantic code search.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -96,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the chunks of files or folders, and every skipped file with its reason",
         description=(
             "Shows what semcode would index: each chunk (path:lines, language, kind, symbol, tokens) and each "
-            "skipped file with the reason. Lines are 1-based in the text output and 0-based in --json. "
-            "Folders are walked honouring .gitignore, .git/info/exclude and .semcodeignore."
+            "skipped file with the reason. " + LINES_NOTE + " Folders are walked honouring .gitignore, "
+            ".git/info/exclude and .semcodeignore."
         ),
     )
     ch.add_argument("paths", nargs="+", metavar="PATH", type=Path)
@@ -105,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--json",
         action="store_true",
         help='one JSON object per line: {"path", "language", "start_line", "end_line", "symbol", "kind", '
-        '"tokens"} per chunk (0-based lines), {"path", "skipped"} per skipped file',
+        '"tokens", "lines"} per chunk (0-based lines), {"path", "skipped"} per skipped file',
     )
     ch.add_argument("--model", default=None, help="checkpoint whose tokenizer counts tokens; " + MODEL_HELP)
     ch.add_argument("--max-tokens", type=int, default=8192, help="token budget of one chunk (default 8192)")
@@ -150,7 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     _quiet(ix)
     _encoder_options(ix)
 
-    se = sub.add_parser("search", help="search the index", description="Semantic, lexical or hybrid search.")
+    se = sub.add_parser(
+        "search",
+        help="search the index",
+        description="Semantic, lexical or hybrid search. Each hit shows its relevance from 0 to 1 (higher is "
+        "better; comparable within one answer, not across modes). " + LINES_NOTE,
+    )
     se.add_argument("query", help=f"what the code does, in words or code (cut to {MAX_QUERY_CHARS:,} characters)")
     _index_options(se)
     se.add_argument(
@@ -166,12 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--lang", action="append", default=None, help=LANG_HELP)
     se.add_argument("--repo", type=Path, default=None, help="only this repository (default: all in the index)")
     se.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
-    se.add_argument(
-        "--json",
-        action="store_true",
-        help='one JSON object per hit: {"path", "repo", "start_line", "end_line", "symbol", "kind", "language", '
-        '"score", "reasons"} (0-based lines; reasons: the signals that placed the hit)',
-    )
+    se.add_argument("--json", action="store_true", help=HITS_JSON)
     _no_daemon(se)
     _encoder_options(se)
 
@@ -196,19 +258,28 @@ def build_parser() -> argparse.ArgumentParser:
     rel = sub.add_parser(
         "related",
         help="code like the chunk at FILE:LINE[:COL] (the chunk itself and overlapping spans are not results)",
+        description="Code like the chunk at FILE:LINE[:COL], by the chunks' vectors; relevance (0-1) is their "
+        "cosine similarity. The chunk itself and spans overlapping it are not results. " + LINES_NOTE,
     )
     rel.add_argument("location", metavar="FILE:LINE[:COL]", help="1-based line (and column)")
     _index_options(rel)
+    rel.add_argument("--repo", type=Path, default=None, help="repository root (default: the indexed root holding FILE)")
     rel.add_argument("--path", default=None, help=f"only paths matching this glob ('!glob': none matching) {GLOB_NOTE}")
     rel.add_argument("--lang", action="append", default=None, help=LANG_HELP)
     rel.add_argument("--limit", type=int, default=10, help=LIMIT_HELP)
-    rel.add_argument("--json", action="store_true", help="same objects as search --json")
+    rel.add_argument("--json", action="store_true", help="same objects as search --json (0-based lines)")
     _no_daemon(rel)
 
-    st = sub.add_parser("status", help="what the index holds, and which files were skipped and why")
+    st = sub.add_parser(
+        "status",
+        help="what the index holds, and which files were skipped and why",
+        description="What the index of a repository holds: files, chunks, how many are embedded, its size on "
+        "disk and the table versions it keeps, then each skipped file and why. --json gives the raw counts and "
+        "bytes.",
+    )
     _index_options(st)
     st.add_argument("--repo", type=Path, default=None, help="repository (default: the one holding the cwd)")
-    st.add_argument("--json", action="store_true", help="one JSON object")
+    st.add_argument("--json", action="store_true", help="one JSON object (raw counts, bytes, versions per table)")
     _no_daemon(st)
 
     sub.add_parser(
@@ -218,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=_RawDescription,
     )
 
-    ls = sub.add_parser("indexes", help="list every index folder in the cache: repositories, model, size, last update")
+    ls = sub.add_parser(
+        "indexes",
+        help="list every index folder in the cache: repositories, model, size, last update",
+        description="Lists the indexes in the user's cache folder (where `semcode index` keeps them unless told "
+        "--index-dir), and those named with --index-dir.",
+    )
     ls.add_argument("--json", action="store_true", help="one JSON object per index folder")
     ls.add_argument("--index-dir", action="append", default=None, help="also (or only) these index folders")
 
@@ -274,6 +350,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mc.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: 1 with --read-only, else torch's choice)"
+    )
+    mc.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        default=None,
+        help="every tool answer's budget in tokens, estimated as UTF-8 bytes / 3, from 1,000 to 100,000 (default "
+        "8,000; a tool call may set its own with max_tokens); a cut answer says how to get the rest",
+    )
+    mc.add_argument(
+        "--print-config",
+        metavar="CLIENT",
+        choices=["claude-code", "codex", "cursor", "vscode", "continue"],
+        default=None,
+        help="print the snippet that makes CLIENT (claude-code, codex, cursor, vscode or continue) start this "
+        "installation's semcode mcp with these ROOTs and options, and exit (stdout: the snippet; stderr: where it "
+        "goes)",
     )
     return parser
 

@@ -15,6 +15,7 @@ from pygls.uris import from_fs_path
 from indexer.chunk import chunk_header
 from semcode.limits import check_limit, check_line, short
 from semcode.query import MODES, SearchQuery
+from semcode.relevance import Mode, relevance
 
 if TYPE_CHECKING:
     from indexer.store import Hit, StoredChunk
@@ -101,11 +102,13 @@ def preview(c: StoredChunk, lines: int = 3) -> str:
     return "\n".join(text[:lines])
 
 
-def hit_json(h: Hit) -> dict[str, Any]:
+def hit_json(h: Hit, mode: Mode) -> dict[str, Any]:
+    """A hit on the wire; `mode` puts its raw score on the one 0-1 relevance scale (``semcode.relevance``)."""
     c = h.chunk
     return {
         "uri": chunk_uri(c),
         "range": lsp_range(c),
+        "relevance": round(relevance(mode, h.score), 4),
         "score": h.score,
         "symbol": c.qualified_name,
         "kind": c.kind,

@@ -103,6 +103,7 @@ def search_rows(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[st
     out["indexed_files"] = folder.files + folder.skipped if not hits else None
     coverage = engine.coverage(repo=args.get("repo"), everywhere=args.get("everywhere", False))
     out |= {"embedded": coverage.share, "pending": coverage.pending}  # (below 1.0 while a run embeds the index)
+    out["partial"] = engine.partial_notes(repo=args.get("repo"), everywhere=args.get("everywhere", False))
     return out | ({"warnings": list(q.warnings)} if q.warnings else {})  # a query cut to semcode.limits
 
 
@@ -111,7 +112,8 @@ def related_rows(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[s
         folder, args["path"], args["line"], args["limit"], languages=args.get("languages"),
         path_glob=args.get("path_glob"),
     )  # fmt: skip
-    return {"chunk": None if chunk is None else chunk_row(chunk), "hits": [hit_row(h) for h in hits]}
+    out = {"chunk": None if chunk is None else chunk_row(chunk), "hits": [hit_row(h) for h in hits]}
+    return out | ({"why": engine.why_no_chunk(folder, args["path"], args["line"])} if chunk is None else {})
 
 
 def index_status(engine: Engine, folder: Folder, args: dict[str, Any]) -> dict[str, Any]:
@@ -312,7 +314,9 @@ class Daemon:
             held = self.indexes[key] = OpenIndex(Engine(settings, models=self.models), key[1])
             self.model_used[key[1]] = time.monotonic()
             folder = served_folder(held.engine, root)
-            held.warming = threading.Thread(target=warm_up, args=(held.engine,), name="semcode-daemon-load", daemon=True)
+            held.warming = threading.Thread(
+                target=warm_up, args=(held.engine,), name="semcode-daemon-load", daemon=True
+            )
             held.warming.start()
             log.info("opened %s (%s)", where["index_dir"], where["model"])
             return held, folder

@@ -118,6 +118,8 @@ class SemcodeServer(MessagingServer):
             "modelState": model_state,
             # share of the chunks that have vectors: below 1 while a full run embeds them (all searchable by text)
             "embedded": int(sum((ws.coverage for ws in self.workspaces), Coverage()).share * 1000) / 1000,
+            # why answers may miss files: a first run still walking, or one cut short (Folder.partial)
+            "partial": [note for ws in self.workspaces if (note := ws.partial()) is not None],
         }
 
 
@@ -400,7 +402,7 @@ async def semcode_search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
         hits = await _search(ls, q)
     except ValueError as e:  # e.g. a glob the store cannot translate
         raise JsonRpcInvalidParams(f"semcode/search: {e}") from e
-    out = {"results": [hit_json(h) for h in hits], "index": ls.summary()}
+    out = {"results": [hit_json(h, q.mode) for h in hits], "index": ls.summary()}
     return out | ({"warnings": list(q.warnings)} if q.warnings else {})  # a query cut to semcode.limits
 
 
@@ -421,7 +423,10 @@ async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
         chunk, hits = await _query(ls, ls.engine.related, ws, rel, line, limit, languages=languages)
     except ValueError as e:  # past a limit of semcode.limits (e.g. a language semcode does not know)
         raise JsonRpcInvalidParams(f"semcode/related: {e}") from e
-    return {"results": [hit_json(h) for h in hits], "chunk": origin_json(chunk), "index": ls.summary()}
+    out = {"results": [hit_json(h, "related") for h in hits], "chunk": origin_json(chunk), "index": ls.summary()}
+    if chunk is None:  # which was wrong: the file (not indexed, and why) or the line (past its end)
+        out["why"] = await _query(ls, ls.engine.why_no_chunk, ws, rel, line)
+    return out
 
 
 @server.feature("semcode/status")

@@ -32,6 +32,8 @@ from semcode.engine import Engine
 from semcode.settings import Settings
 from semcode.workspace import Folder
 
+from .budget import DEFAULT_MAX_TOKENS, check_budget
+
 if TYPE_CHECKING:
     from mcp.server.transport_security import TransportSecuritySettings
 
@@ -289,11 +291,16 @@ class SessionBound:
 
 
 def http_app(
-    engine: Engine, host: str | None, port: int, token: str | None, security: TransportSecuritySettings | None = None
+    engine: Engine,
+    host: str | None,
+    port: int,
+    token: str | None,
+    security: TransportSecuritySettings | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
 ) -> Any:
     """The ASGI app of ``--http``: the SDK's streamable HTTP app with Host/Origin checks (`security`, by default
     ``transport_security(host, port, ())``) and a bounded number of sessions (``SessionBound``), behind the bearer
-    token when one is set (required off loopback). `host` None: a Unix socket."""
+    token when one is set (required off loopback). `host` None: a Unix socket. `max_tokens`: the answers' budget."""
     if host is not None and not is_loopback(host) and not token:
         raise ValueError(
             f"--http {host}:{port} is reachable from other machines: set a bearer token (--token or ${TOKEN_ENV}), "
@@ -301,7 +308,7 @@ def http_app(
         )
     from .tools import build_server  # (the MCP SDK loads here: see `serve`)
 
-    app: Any = build_server(engine).streamable_http_app(
+    app: Any = build_server(engine, max_tokens).streamable_http_app(
         streamable_http_path=MCP_PATH,
         transport_security=security or transport_security(host, port, ()),
         host=host or "127.0.0.1",
@@ -315,7 +322,7 @@ def http_app(
 INTERRUPT_WAIT_S = 10.0  # how long a Ctrl-C waits for the write in progress before the process ends
 
 
-async def _serve_stdio(engine: Engine, own_ctrl_c: bool) -> None:
+async def _serve_stdio(engine: Engine, own_ctrl_c: bool, max_tokens: int) -> None:
     """The MCP server over stdio, where Ctrl-C ends the process at once (``_interrupted``): asyncio's own handler
     would only cancel the server's task, which then waits for the thread reading stdin, so a server started by hand in
     a terminal would not stop until stdin closed. The handler is the event loop's: the kernel may hand the signal to
@@ -326,12 +333,12 @@ async def _serve_stdio(engine: Engine, own_ctrl_c: bool) -> None:
         asyncio.get_running_loop().add_signal_handler(signal.SIGINT, _interrupted, engine)
     from .tools import build_server  # (the MCP SDK loads here: see `serve`)
 
-    await build_server(engine).run_stdio_async()
+    await build_server(engine, max_tokens).run_stdio_async()
 
 
 def _interrupted(engine: Engine) -> None:
-    """One ``semcode: interrupted`` line and exit 130. The write in progress may finish first, for up to
-    ``INTERRUPT_WAIT_S`` seconds; what was committed stays, as after a kill."""
+    """One ``semcode: interrupted`` line and exit 130, over stdio and HTTP alike. The write in progress may finish
+    first, for up to ``INTERRUPT_WAIT_S`` seconds; what was committed stays, as after a kill."""
     os.write(sys.stderr.fileno(), b"semcode: interrupted\n")
     engine.close()
     engine.writer.join(INTERRUPT_WAIT_S)
@@ -346,17 +353,22 @@ def serve(
     read_only: bool = False,
     token: str | None = None,
     allowed_hosts: Sequence[str] = (),
+    max_tokens: int | None = None,
 ) -> int:
     """Run the MCP server until the client closes stdio, or until Ctrl-C/SIGTERM over HTTP (``HOST:PORT`` or
-    ``unix:PATH``). Returns the exit status."""
+    ``unix:PATH``); Ctrl-C says ``semcode: interrupted`` and ends it with status 130 on either transport. Every
+    answer stays within `max_tokens` (default ``DEFAULT_MAX_TOKENS``) unless a call sets its own budget. Returns the
+    exit status."""
+    max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else check_budget(max_tokens)
     engine = Engine(settings, [r.resolve() for r in roots], read_only=read_only)
     token = token or os.environ.get(TOKEN_ENV) or None
     path, unix = None if http is None else unix_path(http), None
+    interrupted = False
     try:
         if http is not None:  # an open bind or an unsafe socket folder is refused before anything starts
             host, port = (None, 0) if path else parse_http(http)
             security = transport_security(host, port, allowed_hosts)
-            app = http_app(engine, host, port, token, security)
+            app = http_app(engine, host, port, token, security, max_tokens)
             unix = None if path is None else bind_unix(path)
         if read_only:
             for folder in engine.folders:  # the state and counts of the index others maintain
@@ -367,21 +379,25 @@ def serve(
         if http is None:
             import anyio
 
-            anyio.run(_serve_stdio, engine, interrupts.owned())
+            anyio.run(_serve_stdio, engine, interrupts.owned(), max_tokens)
         else:
-            _serve_http(engine, app, host, port, unix, security.allowed_hosts)
+            interrupted = _serve_http(engine, app, host, port, unix, security.allowed_hosts)
     finally:
         if unix is not None and path is not None:
             unix.close()
             path.unlink(missing_ok=True)
         stops = engine.close()
         threading.Thread(target=lambda: [stop() for stop in stops], daemon=True).start()
+    if interrupted:
+        _interrupted(engine)
     return 0
 
 
 def _serve_http(
     engine: Engine, app: Any, host: str | None, port: int, unix: socket.socket | None, hosts: list[str]
-) -> None:
+) -> bool:
+    """Serve `app` until Ctrl-C (True: the caller ends with ``_interrupted``, as the stdio server does) or until the
+    server stops otherwise (False). ``uvicorn.Server``, not ``uvicorn.run``, which swallows the Ctrl-C."""
     import uvicorn
 
     roots = ", ".join(str(f.root) for f in engine.folders)
@@ -391,11 +407,14 @@ def _serve_http(
         print(f"semcode mcp: a request must name this machine in Host (others get 421): "
               f"{', '.join(hosts)}; --allowed-host NAME adds one",
               file=sys.stderr, flush=True)  # fmt: skip
-    with interrupts.raising(), _removed_on_sigterm(unix):  # uvicorn stops gracefully, then raises the signal again
-        if unix is not None:
-            uvicorn.run(app, fd=unix.fileno(), log_level="warning")
-        else:
-            uvicorn.run(app, host=host or "127.0.0.1", port=port, log_level="warning")
+    where_to = {"fd": unix.fileno()} if unix is not None else {"host": host or "127.0.0.1", "port": port}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **where_to))
+    try:
+        with interrupts.raising(), _removed_on_sigterm(unix):  # uvicorn stops gracefully, then raises it again
+            server.run()
+    except KeyboardInterrupt:
+        return True
+    return False
 
 
 @contextlib.contextmanager

@@ -1,8 +1,10 @@
 """The MCP tools of semcode: ``search_code``, ``related_code``, ``read_code``, ``index_status`` and ``reindex``.
 
-Each tool is glue over ``semcode.Engine``: it checks its arguments (a bad one is a tool error with a message an
-agent can act on, never a crash), calls the engine off the event loop, and answers with structured content (the
-models below, which are also the tools' output schemas) plus a compact text rendering for the model to read.
+Each tool is glue over ``semcode.Engine``: it checks its arguments (a bad one is a tool error with a one-line message
+an agent can act on, never a crash: ``validation``), calls the engine off the event loop, and answers with structured
+content (``models``, which are also the tools' output schemas) plus a compact text rendering for the model to read
+(``render``). Every answer stays within a budget of tokens (``budget``): the tool's ``max_tokens``, else the server's;
+a cut answer says how to get the rest. Hits carry stable ids (``semcode.hit_ids``) that ``read_code`` expands.
 
 Line numbers are 1-based here, as in editors, grep and agents' file tools (the Python API's are 0-based).
 """
@@ -10,218 +12,86 @@ Line numbers are 1-based here, as in editors, grep and agents' file tools (the P
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field
+from mcp_types import CallToolResult, ToolAnnotations
+from pydantic import Field
 
-from indexer.chunk import chunk_header
-from indexer.coverage import Coverage
 from indexer.discover import secret_pattern
+from semcode import hit_ids
 from semcode.engine import Engine
-from semcode.limits import MAX_GLOB_CHARS, MAX_LANGUAGES, MAX_LINES, MAX_PATH_GLOBS, MAX_QUERY_CHARS, MCP_MAX_LIMIT
 from semcode.query import SearchQuery
 from semcode.workspace import Folder, PathOutside
 
+from .budget import DEFAULT_MAX_TOKENS
+from .models import (
+    SNIPPET_LINES,
+    CodeHit,
+    ExpandArg,
+    FilePath,
+    GroupBy,
+    HitIdArg,
+    IndexProgress,
+    Languages,
+    Limit,
+    Line,
+    MaxTokens,
+    Offset,
+    OptFilePath,
+    OptLine,
+    Paths,
+    Query,
+    ReadResult,
+    ReindexResult,
+    RelatedResult,
+    Repo,
+    SearchResult,
+    StatusResult,
+)
+from .read import READ_CHARS, READ_LINES, fit_read
+from .render import Paging, code_hit, fit_page, progress_of, render_hits, result
+from .status import status_answer
+from .validation import ToolServer
+
 if TYPE_CHECKING:
     from indexer.index import IndexReport, Progress
-    from indexer.store import Hit, StoredChunk
 
-SNIPPET_LINES = 12  # lines of code shown per hit
-SNIPPET_CHARS = 1200
-READ_LINES = 400  # lines read_code returns at most per call
-READ_CHARS = 40_000
-
-# the numbers are semcode.limits' (the core enforces them too; the schema tells an agent before it asks)
-Limit = Annotated[int, Field(ge=1, le=MCP_MAX_LIMIT, description=f"how many results (1-{MCP_MAX_LIMIT})")]
-Query = Annotated[
-    str, Field(description=f"what the code does, in words or code (cut to {MAX_QUERY_CHARS:,} characters)")
-]
-Glob = Annotated[str, Field(max_length=MAX_GLOB_CHARS)]
-Paths = Annotated[
-    list[Glob] | None,
-    Field(
-        max_length=MAX_PATH_GLOBS,
-        description=f'globs relative to the repository root, e.g. ["src/**/*.py"]; "!tests/**" leaves paths out '
-        f"(at most {MAX_PATH_GLOBS})",
-    ),
-]
-Languages = Annotated[list[str] | None, Field(max_length=MAX_LANGUAGES, description='e.g. ["python", "typescript"]')]
-GroupBy = Annotated[
-    Literal["chunk", "file"], Field(description='"file": one hit per file (its best chunk); "chunk": every place')
-]
-Repo = Annotated[str | None, Field(description="a served repository root (path or folder name) when several are")]
-Line = Annotated[int, Field(ge=1, le=MAX_LINES, description="1-based line number")]
-OptLine = Annotated[int | None, Field(ge=1, le=MAX_LINES, description="1-based line number")]
-FilePath = Annotated[str, Field(description="path relative to the repository root (as in hits), or absolute")]
+StatusOffset = Annotated[int, Field(ge=0, le=10_000_000, description="the first skipped file to list (0-based)")]
 
 INSTRUCTIONS = """semcode searches this codebase by meaning (a local embedding model plus BM25, fused).
 Use search_code for "where is the code that does X?" when you do not know the names: it finds code by what it does
 (e.g. "retry a failed HTTP request with backoff"), across languages and naming styles. Use grep when you know an
 exact identifier or string. Use related_code to find code like a given function (duplicates, other implementations,
-tests of the same thing). read_code returns the source of a hit. Lines are 1-based."""
+tests of the same thing). read_code returns the source of a file, or of a hit by its id: its whole definition, or
+the class around it. Lines are 1-based. Answers are kept small; a cut one says how to get the rest."""
 
 SEARCH_HELP = """Search the indexed code by meaning and by words (hybrid, the default), by meaning only (semantic),
 or by words only (lexical, BM25). Better than grep when you know what the code does but not what it is called;
 worse than grep for an exact identifier. The query is natural language or code. Results are chunks (a function,
-class, or section of a file), best first, with a 1-based line range, the symbol, a relevance score (higher is
-better; hybrid scores are rank-fusion values, only comparable within one answer) and a short snippet; read_code
-shows more. paths: globs relative to the repository root (e.g. "src/**/*.py"); languages: e.g. ["python", "go"];
-repo: one repository root when several are served."""
+class, or section of a file), best first, with a 1-based line range, the symbol, a relevance from 0 to 1 (higher
+is better; one scale for every mode), a short snippet and an id:
+read_code(id=...) shows the whole definition (or expand="parent": the class around it). paths: globs relative to the
+repository root (e.g. "src/**/*.py"); languages: e.g. ["python", "go"]; repo: one repository root when several are
+served."""
 
 
-class CodeHit(BaseModel):
-    path: str = Field(description="path relative to the repository root")
-    repo: str = Field(description="the repository root (absolute)")
-    start_line: int = Field(description="first line, 1-based")
-    end_line: int = Field(description="last line, 1-based, inclusive")
-    symbol: str | None = Field(description="qualified name (Class.method), null for a span without one")
-    kind: str
-    language: str
-    score: float
-    reasons: list[str] = Field(
-        description='the signals that placed it: "semantic", "lexical" (the retrievers that found it), "definition" '
-        '(defines the queried symbol), "member", "path" (file or folder names match the query), "quoted", '
-        '"file:N" (N chunks of the file matched), "lower:test|docs|example|..." (ranked below code), "asked:KIND"'
-    )
-    snippet: str = Field(description=f"the first lines of the chunk (at most {SNIPPET_LINES} lines)")
-
-
-class IndexProgress(BaseModel):
-    state: str = Field(description='"ready", "indexing", "new" (not indexed yet), or "error"')
-    complete: float = Field(description="share of the files the running update has looked at (1.0 when idle)")
-    files: int
-    chunks: int
-    pending: int = Field(description="files still to look at")
-    embedded: float = Field(
-        default=1.0,
-        description="share of the chunks that have vectors (1.0: all); below 1.0 the index is being embedded: "
-        "every file is searchable by its text, names and paths, and semantic matches cover this share",
-    )
-
-
-class SearchResult(BaseModel):
-    hits: list[CodeHit]
-    index: IndexProgress
-    warnings: list[str] = Field(default_factory=list, description="what of the request was cut to a limit")
-
-
-class RelatedResult(BaseModel):
-    origin: CodeHit | None = Field(description="the chunk at the given line")
-    hits: list[CodeHit]
-    index: IndexProgress
-
-
-class ReadResult(BaseModel):
-    path: str
-    repo: str
-    start_line: int
-    end_line: int
-    total_lines: int
-    text: str
-    truncated: bool = Field(description="true when more lines follow: call again with start_line = end_line + 1")
-
-
-class SkippedFile(BaseModel):
-    path: str
-    reason: str
-
-
-class RepositoryState(BaseModel):
-    root: str
-    index_dir: str
-    state: str
-    files: int
-    chunks: int
-    pending: int
-    skipped: list[SkippedFile]
-    last_error: str | None = None
-    embedded: float = Field(default=1.0, description="share of its chunks that have vectors")
-
-
-class StatusResult(BaseModel):
-    model: str
-    read_only: bool
-    index: IndexProgress
-    repositories: list[RepositoryState]
-
-
-class ReindexResult(BaseModel):
-    started: bool
-    done: bool
-    files_changed: int
-    files_deleted: int
-    chunks_written: int
-    skipped: int
-    message: str
-
-
-def _result(model: BaseModel, text: str) -> CallToolResult:
-    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=model.model_dump())
-
-
-def progress_of(folders: list[Folder], coverage: Coverage | None = None) -> IndexProgress:
-    """The index's state for an answer; `coverage`: of what the answer searched (default: the folders' own)."""
-    states = {f.state for f in folders} or {"new"}
-    state = next((s for s in ("error", "indexing", "new") if s in states), "ready")
-    files, pending, total = (sum(getattr(f, k) for f in folders) for k in ("files", "pending", "total"))
-    complete = 1.0 if state != "indexing" else (total - pending) / total if total else 0.0
-    if coverage is None:
-        coverage = sum((f.coverage for f in folders), Coverage())
-    return IndexProgress(
-        state=state, complete=round(complete, 3), files=files, chunks=sum(f.chunks for f in folders), pending=pending,
-        embedded=int(coverage.share * 1000) / 1000,
-    )  # fmt: skip
-
-
-def _snippet(c: StoredChunk) -> str:
-    lines = c.text.splitlines()
-    if lines and lines[0] == chunk_header(c.qualified_name):
-        lines = lines[1:]
-    return "\n".join(lines[:SNIPPET_LINES])[:SNIPPET_CHARS]
-
-
-def code_hit(h: Hit) -> CodeHit:
-    c = h.chunk
-    return CodeHit(
-        path=c.path, repo=c.repo, start_line=c.start_line + 1, end_line=c.end_line + 1, symbol=c.qualified_name,
-        kind=c.kind, language=c.language, score=round(h.score, 6), reasons=list(h.reasons), snippet=_snippet(c),
-    )  # fmt: skip
-
-
-def render_hits(hits: list[CodeHit], index: IndexProgress, several_repos: bool) -> str:
-    lines = [] if index.state == "ready" and index.embedded >= 1.0 else [_index_note(index)]
-    if not hits:
-        lines.append("no results")
-    for n, h in enumerate(hits, 1):
-        where = f"{h.repo}/{h.path}" if several_repos else h.path
-        lines.append(f"{n}. {where}:{h.start_line}-{h.end_line}  {h.kind} {h.symbol or '-'}  ({h.score:.3f}, "
-                     f"{'+'.join(h.reasons)})")  # fmt: skip
-        lines.extend("   " + line for line in h.snippet.splitlines())
-    return "\n".join(lines)
-
-
-def _index_note(index: IndexProgress) -> str:
-    if index.embedded < 1.0 and index.pending == 0:
-        return (
-            f"({int(index.embedded * 100)}% embedded: every file is searchable by its text, names and paths; "
-            "semantic matches cover the embedded share so far)"
-        )
-    if index.state == "indexing":
-        return (
-            f"(the index is being built: {index.complete:.0%} of files looked at, {index.chunks} chunks so far; "
-            "results may be incomplete)"
-        )
-    return f"(index state: {index.state})"
+def budget_help(default: int, rest: str) -> str:
+    """The sentence every tool description ends with: its budget, and how a cut answer is continued."""
+    return f" The answer stays within max_tokens (default {default:,}, estimated as UTF-8 bytes / 3); {rest}."
 
 
 class Tools:
-    """The tools, bound to one engine (the served roots)."""
+    """The tools, bound to one engine (the served roots) and a default budget of tokens per answer."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
         self.engine = engine
+        self.max_tokens = max_tokens
+
+    def budget(self, max_tokens: int | None) -> int:
+        return self.max_tokens if max_tokens is None else max_tokens
 
     def visible(self, path: str) -> bool:
         """Whether a path may be shown: secret-bearing files never are, even if an index holds them."""
@@ -236,6 +106,22 @@ class Tools:
             raise ToolError(f"{rel}: a secret-bearing file; semcode never serves it")
         return folder, rel
 
+    def locate_repo(self, repo: str) -> Folder:
+        for folder in self.engine.folders:
+            if repo in (folder.repo, str(folder.root), folder.root.name):
+                return folder
+        served = ", ".join(str(f.root) for f in self.engine.folders)
+        raise ToolError(f"{repo!r} is not a served repository (served: {served})")
+
+    def index(self, repo_id: str | None = None, *, searched: bool = False) -> IndexProgress:
+        """The index's state for an answer: a folder whose index is on disk reads as it is there, never "new";
+        `searched`: the embedded share of what a search with this scope reads."""
+        for folder in self.engine.folders:
+            if folder.state == "new" and self.engine.store(folder, create=False) is not None:
+                folder.refresh_counts()  # (a worker thread: the SDK runs these tools off the event loop)
+        coverage = self.engine.coverage(repo=repo_id) if searched else None
+        return progress_of(self.engine.folders, coverage, self.engine.partial_notes(repo=repo_id))
+
     def search_code(
         self,
         query: Query,
@@ -245,6 +131,8 @@ class Tools:
         languages: Languages = None,
         repo: Repo = None,
         group_by: GroupBy = "chunk",
+        offset: Offset = 0,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, SearchResult]:
         if not query.strip():
             raise ToolError("query is empty: describe the code you are looking for, e.g. 'parse a config file'")
@@ -254,91 +142,110 @@ class Tools:
             hits = self.engine.search(q, repo=repo_id)
         except ValueError as e:
             raise ToolError(str(e)) from None
-        out = [code_hit(h) for h in hits if self.visible(h.chunk.path)]
-        index = progress_of(self.engine.folders, self.engine.coverage(repo=repo_id))
-        text = "".join(f"(note: {w})\n" for w in q.warnings) + render_hits(out, index, len(self.engine.folders) > 1)
-        return _result(SearchResult(hits=out, index=index, warnings=list(q.warnings)), text)
+        found = [code_hit(h, q.mode) for h in hits if self.visible(h.chunk.path)]
+        index = self.index(repo_id, searched=True)
+        paging = Paging("search_code", offset, len(found), self.budget(max_tokens))
+        head = "".join(f"(note: {w})\n" for w in q.warnings)
 
-    def locate_repo(self, repo: str) -> Folder:
-        for folder in self.engine.folders:
-            if repo in (folder.repo, str(folder.root), folder.root.name):
-                return folder
-        served = ", ".join(str(f.root) for f in self.engine.folders)
-        raise ToolError(f"{repo!r} is not a served repository (served: {served})")
+        def build(page: Sequence[CodeHit]) -> tuple[SearchResult, str]:
+            model = SearchResult(hits=list(page), index=index, warnings=list(q.warnings), total=len(found),
+                                 offset=offset, next_offset=paging.next_offset(len(page)))  # fmt: skip
+            return model, head + self.render(page, index, offset) + paging.note(len(page))
+
+        return result(*build(fit_page(found[offset:], build, paging.max_tokens)))
+
+    def render(self, page: Sequence[CodeHit], index: IndexProgress, offset: int) -> str:
+        return render_hits(page, index, len(self.engine.folders) > 1, offset + 1)
 
     def related_code(
-        self, path: FilePath, line: Line, limit: Limit = 10, repo: Repo = None
+        self,
+        path: FilePath,
+        line: Line,
+        limit: Limit = 10,
+        repo: Repo = None,
+        offset: Offset = 0,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, RelatedResult]:
         folder, rel = self.locate(path, repo)
         try:
             chunk, hits = self.engine.related(folder, rel, line - 1, limit)
+            if chunk is None:
+                raise ValueError(self.engine.why_no_chunk(folder, rel, line - 1))
         except ValueError as e:
             raise ToolError(str(e)) from None
-        if chunk is None:
-            raise ToolError(f"{rel}:{line}: no indexed chunk covers this line (is the file indexed? see index_status)")
         from indexer.store import Hit
 
-        origin = code_hit(Hit(chunk, 1.0, ()))
-        out = [code_hit(h) for h in hits if self.visible(h.chunk.path)]
-        index = progress_of(self.engine.folders)
-        text = f"code like {origin.path}:{origin.start_line}-{origin.end_line} {origin.symbol or ''}\n"
-        result = RelatedResult(origin=origin, hits=out, index=index)
-        return _result(result, text + render_hits(out, index, len(self.engine.folders) > 1))
+        origin = code_hit(Hit(chunk, 1.0, ()), "related")
+        found = [code_hit(h, "related") for h in hits if self.visible(h.chunk.path)]
+        index, paging = self.index(), Paging("related_code", offset, len(found), self.budget(max_tokens))
+        head = f"code like {origin.path}:{origin.start_line}-{origin.end_line} {origin.symbol or ''} (id={origin.id})\n"
+
+        def build(page: Sequence[CodeHit]) -> tuple[RelatedResult, str]:
+            model = RelatedResult(origin=origin, hits=list(page), index=index, total=len(found), offset=offset,
+                                  next_offset=paging.next_offset(len(page)))  # fmt: skip
+            return model, head + self.render(page, index, offset) + paging.note(len(page))
+
+        return result(*build(fit_page(found[offset:], build, paging.max_tokens)))
 
     def read_code(
-        self, path: FilePath, start_line: OptLine = None, end_line: OptLine = None, repo: Repo = None
+        self,
+        path: OptFilePath = None,
+        start_line: OptLine = None,
+        end_line: OptLine = None,
+        repo: Repo = None,
+        id: HitIdArg = None,
+        expand: ExpandArg = "definition",
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, ReadResult]:
-        folder, rel = self.locate(path, repo)
-        start = None if start_line is None else start_line - 1
-        end = None if end_line is None else end_line - 1
+        if (path is None) == (id is None):
+            raise ToolError("read_code: give path (a file, with start_line/end_line) or id (a hit's id), not both")
+        span = None if id is None else self.expand_id(id, expand)
+        if span is None:
+            folder, rel = self.locate(str(path), repo)
+            first = None if start_line is None else start_line - 1
+            last = None if end_line is None else end_line - 1
+        else:  # lines of the expansion, from start_line on when given (the next page of a cut answer)
+            folder, rel = span.folder, span.path
+            first = span.start_line if start_line is None else max(span.start_line, start_line - 1)
+            last = span.end_line if end_line is None else min(span.end_line, end_line - 1)
+            if first > last:
+                shown = f"{span.start_line + 1}-{span.end_line + 1}"
+                raise ToolError(f"start_line={start_line} is past the end of what {id} expands to: lines {shown}")
         try:
-            lines = self.engine.read(folder, rel, start, end, max_lines=READ_LINES, max_chars=READ_CHARS)
+            lines = self.engine.read(folder, rel, first, last, max_lines=READ_LINES, max_chars=READ_CHARS)
         except (FileNotFoundError, PathOutside, ValueError) as e:
             raise ToolError(str(e)) from None
         except OSError as e:
             raise ToolError(f"{rel}: cannot be read ({e.strerror or e})") from None
-        first, last = lines.start_line + 1, lines.end_line + 1
-        result = ReadResult(
-            path=rel, repo=folder.repo, start_line=first, end_line=last, total_lines=lines.total_lines,
-            text=lines.text, truncated=lines.truncated,
-        )  # fmt: skip
-        numbered = "\n".join(f"{n:>6}  {t}" for n, t in enumerate(lines.text.splitlines(), first))
-        head = f"{rel}: lines {first}-{last} of {lines.total_lines}"
-        if lines.truncated:
-            head += f" (cut at {READ_LINES} lines / {READ_CHARS} characters: read_code(path, start_line={last + 1}))"
-        return _result(result, head + "\n" + numbered)
+        return result(*fit_read(folder, lines, span, self.index(), self.budget(max_tokens)))
 
-    def index_status(self) -> Annotated[CallToolResult, StatusResult]:
+    def expand_id(self, id: str, expand: hit_ids.Expand) -> hit_ids.Span:
+        try:
+            folder, chunk = hit_ids.resolve(self.engine, id)
+            span = hit_ids.expand(self.engine, folder, chunk, expand)
+        except ValueError as e:  # StaleHitId, NoParent, PathOutside, a malformed id
+            raise ToolError(str(e)) from None
+        if not self.visible(span.path):
+            raise ToolError(f"{span.path}: a secret-bearing file; semcode never serves it")
+        return span
+
+    def index_status(
+        self,
+        offset: StatusOffset = 0,
+        max_tokens: MaxTokens = None,
+    ) -> Annotated[CallToolResult, StatusResult]:
         from semcode.api import Index
 
-        # the overall state first: a run that ends between the two reads then shows as "indexing" overall (ask
-        # again), never as "ready" over repository counts read while it ran
-        index = progress_of(self.engine.folders)
-        status = Index(self.engine).status()
-        repos = [
-            RepositoryState(
-                root=r.root, index_dir=r.index_dir, state=r.state, files=r.files, chunks=r.chunks, pending=r.pending,
-                skipped=[SkippedFile(path=p, reason=why) for p, why in r.skipped], last_error=r.last_error,
-                embedded=int(r.embedded * 1000) / 1000,
-            )
-            for r in status.repositories
-        ]  # fmt: skip
-        result = StatusResult(model=status.model, read_only=status.read_only, index=index, repositories=repos)
-        lines = [f"model: {status.model}{' (read-only)' if status.read_only else ''}; index: {index.state}"]
-        for r in repos:
-            share = f"{int(r.embedded * 100)}% embedded"
-            lines.append(f"{r.root}: {r.state}, {r.files} files, {r.chunks} chunks ({share}), {r.pending} pending, "
-                         f"{len(r.skipped)} skipped; index folder {r.index_dir}")  # fmt: skip
-            lines.extend(f"  skipped {s.path}: {s.reason}" for s in r.skipped[:20])
-            if r.last_error:
-                lines.append(f"  error: {r.last_error}")
-        return _result(result, "\n".join(lines))
+        index = self.index()
+        status = Index(self.engine).status()  # (refreshes the counts of idle folders)
+        return result(*status_answer(status, index, offset, self.budget(max_tokens)))
 
     async def reindex(
         self,
         ctx: Context,
         path: Annotated[str | None, Field(description="one file to update (default: every repository)")] = None,
         wait: Annotated[bool, Field(description="wait for the update to finish (with progress)")] = True,
+        max_tokens: MaxTokens = None,
     ) -> Annotated[CallToolResult, ReindexResult]:
         loop = asyncio.get_running_loop()
 
@@ -357,49 +264,60 @@ class Tools:
             folder, rel = self.locate(path, None)
             jobs = [self.engine.writer.urgent(self.engine.update_files, folder, [rel])]
         if not wait:
-            result = ReindexResult(started=True, done=False, files_changed=0, files_deleted=0, chunks_written=0,
+            answer = ReindexResult(started=True, done=False, files_changed=0, files_deleted=0, chunks_written=0,
                                    skipped=0, message="update started; index_status shows its progress")  # fmt: skip
-            return _result(result, result.message)
+            return result(answer, answer.message)
         try:
             reports: list[IndexReport] = [await asyncio.wrap_future(job) for job in jobs]
         except Exception as e:
-            raise ToolError(f"the update failed: {e}") from None
+            raise ToolError(f"the update failed: {e}"[: 3 * self.budget(max_tokens)]) from None
         changed, deleted = sum(r.files_changed for r in reports), sum(r.files_deleted for r in reports)
         written, skipped = sum(r.chunks_written for r in reports), sum(len(r.skipped) for r in reports)
         message = f"updated: {changed} files changed, {deleted} deleted, {written} chunks written, {skipped} skipped"
-        result = ReindexResult(started=True, done=True, files_changed=changed, files_deleted=deleted,
+        answer = ReindexResult(started=True, done=True, files_changed=changed, files_deleted=deleted,
                                chunks_written=written, skipped=skipped, message=message)  # fmt: skip
-        return _result(result, message)
+        return result(answer, message)
 
 
-def build_server(engine: Engine) -> MCPServer:
-    """An MCPServer with semcode's tools over `engine` (``reindex`` only when it may write)."""
-    mcp: MCPServer = MCPServer("semcode", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
-    tools = Tools(engine)
+def build_server(engine: Engine, max_tokens: int = DEFAULT_MAX_TOKENS) -> MCPServer:
+    """An MCP server with semcode's tools over `engine` (``reindex`` only when it may write); every answer within
+    `max_tokens` unless a call sets its own budget."""
+    mcp: MCPServer = ToolServer("semcode", instructions=INSTRUCTIONS, version=_version(), log_level="WARNING")
+    tools = Tools(engine, max_tokens)
     read = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    mcp.tool(description=SEARCH_HELP, annotations=read)(tools.search_code)
+    pages = "a cut answer gives next_offset: call again with the same arguments and offset=next_offset for the rest"
+    mcp.tool(description=SEARCH_HELP + budget_help(max_tokens, pages), annotations=read)(tools.search_code)
     mcp.tool(
         description="Code like the chunk at path:line (1-based): near-duplicates, other implementations of the "
         "same idea, code to change together. The chunk itself is not a result. path: relative to the repository "
-        "root (as in search hits) or absolute; repo: which root, when several are served.",
+        "root (as in search hits) or absolute; repo: which root, when several are served."
+        + budget_help(max_tokens, pages),
         annotations=read,
     )(tools.related_code)
     mcp.tool(
-        description=f"The source of an indexed file, lines start_line..end_line (1-based, inclusive; default the "
-        f"whole file), at most {READ_LINES} lines per call: when 'truncated' is true, call again from end_line + 1. "
-        "Only files in the index can be read (not ignored, not secret-bearing, inside the served roots).",
+        description="The source of an indexed file: path, lines start_line..end_line (1-based, inclusive; default "
+        "the whole file). Or of a search hit: id (a hit's id) with expand='definition' (the whole function or class "
+        "it is part of, the default), 'parent' (the class or function around it) or 'hit' (its own lines). Only "
+        f"files in the index can be read (not ignored, not secret-bearing, inside the served roots). At most "
+        f"{READ_LINES} lines per call."
+        + budget_help(
+            max_tokens,
+            "when 'truncated' is true, call again with start_line = end_line + 1 (with the same id and expand)",
+        ),
         annotations=read,
     )(tools.read_code)
     mcp.tool(
         description="What the index holds: its state (ready, indexing with how complete, error), repositories, "
-        "files, chunks, pending work, and every skipped file with the reason.",
+        "files, chunks, pending work, and every skipped file with the reason."
+        + budget_help(max_tokens, "skipped files past it: call again with offset=next_offset"),
         annotations=read,
     )(tools.index_status)
     if not engine.read_only:
         mcp.tool(
             description="Bring the index up to date now (incremental: only changed files are re-read), with "
             "progress notifications; path: one file only. wait=false returns at once. The server also "
-            "watches the files, so this is rarely needed.",
+            "watches the files, so this is rarely needed."
+            + budget_help(max_tokens, "the answer is one line of counts"),
             annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True),
         )(tools.reindex)
     return mcp
@@ -411,4 +329,4 @@ def _version() -> str:
     return semcode.__version__
 
 
-__all__ = ["Tools", "build_server"]
+__all__ = ["READ_LINES", "SNIPPET_LINES", "Tools", "build_server"]

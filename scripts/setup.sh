@@ -24,3 +24,8 @@ pip_install --upgrade pip
 pip_install "torch==2.13.0"
 pip_install -e "$spec"
 .venv/bin/python -c "import encoder, torch; print('semcode ready: torch', torch.__version__)"
+if ! command -v semcode >/dev/null 2>&1; then
+  echo "semcode is installed at $PWD/.venv/bin/semcode, not on your PATH. To type \`semcode\`, either:"
+  echo "  source .venv/bin/activate          # this shell only"
+  echo "  bash scripts/install.sh            # link it into ~/.local/bin"
+fi

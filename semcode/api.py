@@ -56,11 +56,14 @@ class Hit:
 class Hits(list[Hit]):
     """A search's hits (a list) and ``embedded``, the share of the searched chunks that have vectors: below 1.0
     while a full update embeds them, semantic matching covers only that share (every file is searchable by its
-    text, names and paths from the moment its rows are written)."""
+    text, names and paths from the moment its rows are written). ``partial``: one sentence per searched index that
+    may miss files (a run that has not looked at every file yet, or one cut short; empty when every index is
+    whole)."""
 
-    def __init__(self, hits: Iterable[Hit], embedded: float = 1.0) -> None:
+    def __init__(self, hits: Iterable[Hit], embedded: float = 1.0, partial: Sequence[str] = ()) -> None:
         super().__init__(hits)
         self.embedded = embedded
+        self.partial = list(partial)
 
 
 @dataclass(frozen=True)
@@ -157,15 +160,18 @@ class Index:
         for note in q.warnings:
             warnings.warn(note, LimitWarning, stacklevel=2)
         hits = self.engine.search(q, repo=_repo(repo))
-        return Hits((Hit.from_store(h) for h in hits), self.engine.coverage(repo=_repo(repo)).share)
+        partial = self.engine.partial_notes(repo=_repo(repo))
+        return Hits((Hit.from_store(h) for h in hits), self.engine.coverage(repo=_repo(repo)).share, partial)
 
     def related(self, path: str | os.PathLike[str], line: int, limit: int = 10) -> list[Hit]:
         """Code like the chunk that covers `path`:`line` (0-based), the chunk itself excluded. `path`: relative to
-        a root, or absolute. Raises ValueError when no indexed chunk covers that line, or past a limit."""
+        a root, or absolute. Raises ValueError when no indexed chunk covers that line (saying what was wrong: no
+        such file, a file the index does not hold, a line past its end; lines in the message are 1-based), or past
+        a limit."""
         folder, rel = self.engine.locate(os.fspath(path))
         chunk, hits = self.engine.related(folder, rel, line, limit)
         if chunk is None:
-            raise ValueError(f"{rel}:{line}: no indexed chunk covers this line (0-based; update the index first?)")
+            raise ValueError(self.engine.why_no_chunk(folder, rel, line))
         return [Hit.from_store(h) for h in hits]
 
     def read(self, path: str | os.PathLike[str], start_line: int | None = None, end_line: int | None = None) -> str:

@@ -257,13 +257,17 @@ class Engine:
         self._check_writable()
         store = self.store(folder)
         assert store is not None
+        folder.refresh_counts()  # what the index holds already (a complete index on disk is no "0 chunks, new")
+        folder.building = folder.interrupted or not folder.files
         folder.state, folder.last_error = "indexing", None
 
         def on_progress(p: Progress) -> None:
             folder.pending, folder.total = p.files_total - p.files_done, p.files_total
             if p.phase == "vectors":
                 if folder.phase != "vectors":
-                    folder.refresh_counts()  # every file is searchable by text now: counts as of phase 1's end
+                    store.end_run(folder.repo)  # every file is indexed (by text): a stop from now on leaves no file
+                    # out, only vectors to fill in, which the coverage figure reports
+                    folder.refresh_counts()  # counts as of phase 1's end
                 folder.coverage = store.coverage(folder.repo)
             folder.phase = p.phase
             if progress is not None:
@@ -569,6 +573,24 @@ class Engine:
             total += self._guarded(store, partial(store.coverage, scope))
         return total
 
+    def partial_notes(self, *, repo: str | None = None, everywhere: bool = False) -> list[str]:
+        """Why answers from these scopes may miss files (``Folder.partial``: a run that has not looked at every file
+        yet, or one cut short and not finished since), one sentence per folder; [] when every index is whole."""
+        notes = []
+        for folder in self.folders:
+            if not everywhere and repo is not None and repo not in (folder.repo, str(folder.root)):
+                continue
+            store = self.store(folder, create=False)
+            if store is None:
+                continue
+            if folder.state != "indexing":  # (a run in progress keeps its own figures)
+                folder.interrupted = self._guarded(store, partial(store.incomplete, folder.repo))
+                if folder.interrupted:
+                    folder.files = self._guarded(store, partial(store.count_files, folder.repo))
+            if (note := folder.partial()) is not None:
+                notes.append(note)
+        return notes
+
     def _any_match(self, jobs: list[tuple[Store, Where]]) -> bool:
         return any(self._guarded(store, partial(store.count_matching, **where.kwargs())) for store, where in jobs)
 
@@ -629,6 +651,29 @@ class Engine:
             store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob, exclude=exclude,
             encode=self._document_vector,
         )  # fmt: skip
+
+    def why_no_chunk(self, folder: Folder, rel: str, line: int) -> str:
+        """What was wrong when ``related`` found no chunk at `rel`:`line` (0-based): no index, no such file, a file
+        the index does not hold (and why), a line past the file's end, or a line no chunk covers."""
+        where = f"{rel}:{line + 1}"
+        store = self.store(folder, create=False)
+        if store is None:
+            return f"{folder.root} is not indexed yet; index it with: semcode index {folder.root}"
+        path = folder.root / rel
+        record = self._guarded(store, partial(store.file_record, folder.repo, rel))
+        if record is None and not path.is_file():
+            return f"{rel}: no such file in {folder.root}"
+        if record is None:
+            return (
+                f"{rel} is not in the index of {folder.root}: ignored (.gitignore, .semcodeignore, built-in "
+                f"excludes), or new since the last run (semcode index {folder.root})"
+            )
+        if record.status != "indexed":
+            return f"{rel} is not indexed: {record.reason}"
+        lines = _line_count(path)
+        if lines is not None and line >= lines:
+            return f"{where} is past the end of {rel}, which has {lines} lines"
+        return f"{where}: no indexed chunk covers this line (if the file changed since: semcode index {folder.root})"
 
     def _document_vector(self, text: str) -> np.ndarray:
         encoder = self.query_encoder()
@@ -705,6 +750,23 @@ class Engine:
     def close_now(self) -> None:
         for stop in self.close():
             stop()
+
+    # -- hit ids (``semcode.hit_ids``) ----------------------------------------------------------------------------
+
+    def chunk_at(self, folder: Folder, rel: str, line: int) -> StoredChunk | None:
+        """The innermost indexed chunk of `rel` whose lines cover `line` (0-based), or None (no index yet, no such
+        chunk). ``semcode.hit_ids`` finds and expands hits with it; any thread."""
+        store = self.store(folder, create=False)
+        return None if store is None else self._guarded(store, partial(store.chunk_at, folder.repo, rel, line))
+
+
+def _line_count(path: Path) -> int | None:
+    """Lines in a file as an editor numbers them (a last line without a newline counts); None when unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
 
 
 class _EncoderOnFirstUse:

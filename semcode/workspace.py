@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from indexer.coverage import Coverage
-from indexer.identity import find_root, path_too_long, repo_id
+from indexer.identity import path_too_long, repo_id
 
 if TYPE_CHECKING:
     from indexer.store import Store
@@ -36,6 +36,61 @@ def check_length(path: str) -> None:
     instead of an OSError."""
     if (why := path_too_long(path)) is not None:
         raise PathTooLong(why)
+
+
+def find_root(path: Path, index_dir: str | None = None) -> Path:
+    """The repository a path belongs to, for commands that read an index (search, related, status): the nearest
+    ancestor that is an indexed root, else the nearest holding ``.git``, else the folder itself (or a file's
+    folder). An indexed root is one with its own index in the user's cache, or, when `index_dir` is named, a root
+    that index holds (``indexed_roots``). The walk stops at the first ``.git``: an indexed folder above a repository
+    never captures it. A subfolder of an unpacked sdist (no ``.git``) thus finds the root the user indexed, instead
+    of passing for a new repository. ValueError for a path no file can have (``path_too_long``)."""
+    if (why := path_too_long(path)) is not None:
+        raise ValueError(why)
+    start = path.resolve()
+    folder = start if start.is_dir() else start.parent
+    named = indexed_roots(index_dir) if index_dir else None
+    for candidate in (folder, *folder.parents):
+        if named is not None and repo_id(candidate) in named:
+            return candidate
+        if named is None and _has_own_index(candidate):
+            return candidate
+        if (candidate / ".git").exists():
+            return candidate
+    return folder
+
+
+def _has_own_index(root: Path) -> bool:
+    from indexer.identity import is_index
+
+    from .config import default_index_dir
+
+    try:
+        return is_index(Path(default_index_dir(root)))
+    except OSError:
+        return False
+
+
+def indexed_roots(index_dir: str) -> set[str]:
+    """The repository ids a named index holds runs of (complete or cut short), from its marker: one small read,
+    no LanceDB. Empty for a place that is not an index yet, or cannot be read (the command itself says why)."""
+    from indexer.errors import StoreError
+    from indexer.identity import is_index, read_marker
+
+    from .config import index_location
+
+    try:
+        where = index_location(index_dir)
+        if not is_index(where):
+            return set()
+        marker = read_marker(where)
+    except (OSError, ValueError, StoreError):
+        return set()
+    roots: set[str] = set()
+    for section in ("checks", "incomplete"):  # {model: {repo: version}} and {model: [repo, ...]}
+        for repos in (marker.get(section) or {}).values():
+            roots.update(repos)
+    return roots
 
 
 def index_root(path: Path) -> Path:
@@ -62,6 +117,8 @@ class Folder:
         self.phase: str | None = None  # of the running full run: "rows" (files to look at) or "vectors" (to embed)
         self.coverage = Coverage()  # chunk rows embedded, waiting for a vector, searched by text only
         self.last_error: str | None = None
+        self.interrupted = False  # its last full run was cut short and none finished since (the store's marker)
+        self.building = False  # the running full run builds the index (none, or a cut one, before it): not a re-check
         self.cancel = threading.Event()  # the folder was removed or the engine closes: a full run stops
 
     def relative(self, path: Path) -> str | None:
@@ -95,8 +152,27 @@ class Folder:
         self.skipped = sum(r.status == "skipped" for r in records)
         self.coverage = self.store.coverage(self.repo)
         self.chunks = self.coverage.embedded + self.coverage.pending + self.coverage.text_only
+        self.interrupted = self.store.incomplete(self.repo)
         if self.state == "new" and self.files + self.skipped:
             self.state = "ready"  # an index built earlier (or by another process): ready as of its last update
+
+    def partial(self) -> str | None:
+        """Why an answer from this folder's index may miss files, in one sentence, or None when it holds every file
+        (vectors still being filled in are the coverage figure's business: ``Coverage.share``). Every front door
+        passes it on with its answers: a run in progress that has not looked at every file yet, or a run that was
+        cut short (Ctrl-C, a kill) and not finished since."""
+        if self.state == "indexing" and self.phase == "rows" and self.total and self.building:
+            done = self.total - self.pending
+            return (
+                f"the index of {self.root} is being built: {done} of {self.total} files looked at so far, "
+                "so answers may miss the rest"
+            )
+        if self.state != "indexing" and self.interrupted:
+            return (
+                f"the index of {self.root} is partial: its last run was cut short with {self.files} files indexed; "
+                f"run `semcode index {self.root}` to finish it"
+            )
+        return None
 
     def fail(self, message: str) -> None:
         self.state, self.last_error = "error", message

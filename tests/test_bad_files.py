@@ -26,11 +26,12 @@ import pytest
 from indexer.chunk_paths import chunk_paths
 from indexer.discover import discover, escape_path, read_source
 from indexer.index import IndexOptions, update_buffer, update_files
+from indexer.secrets import INCLUDE_SECRETS_HINT
 from indexer.store import Store
 from indexer.types import FileChunks, Skip, SourceFile
 
 ROOT = Path(__file__).resolve().parent.parent
-SECRET_REASON = "contains a secret ({}); set include_secrets to index it"
+SECRET_REASON = "contains a secret ({}); " + INCLUDE_SECRETS_HINT
 SILENT = "(dropped silently)"
 
 

@@ -54,7 +54,8 @@ def test_chunks_json_lists_chunks_and_skips(tmp_path):
     skipped = {r["path"]: r["skipped"] for r in rows if "skipped" in r}
     chunks = [r for r in rows if "skipped" not in r]
     for r in chunks:
-        assert set(r) == {"path", "language", "start_line", "end_line", "symbol", "kind", "tokens"}
+        assert set(r) == {"path", "language", "start_line", "end_line", "symbol", "kind", "tokens", "lines"}
+        assert r["lines"] == "0-based"
     assert skipped[".env"].startswith("secret-bearing file")
     assert skipped["logo.py"] == "binary file (NUL bytes)"
     assert skipped["web/app.min.js"].startswith("minified or generated")

@@ -32,7 +32,9 @@ from lsp_server.options import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "lsp_server.cli"]
-PROGRESS = re.compile(r"^semcode: repo: (\d+/\d+ files, \d+ chunks|searchable by text; embedding \d+/\d+ chunks)")
+PROGRESS = re.compile(
+    r"^semcode: indexing repo: (\d+/\d+ files, \d+ chunks|searchable by text; embedding \d+/\d+ chunks)"
+)
 LSP_KEYS = {  # every initializationOptions key, with a valid value
     "model": "some/model", "indexDir": "/tmp/index", "maxFileSize": 1.5, "include": ["a/"], "exclude": ["b/"],
     "device": "cpu", "threads": 2, "debounceMs": 100,
@@ -336,7 +338,7 @@ def test_indexes_lists_and_forget_deletes(tmp_path: Path, model: Path) -> None:
 
     gone = cli("forget", str(root), "--index-dir", str(index), env=env)
     assert (gone.returncode, gone.stdout) == (0, f"deleted {index}\n") and not index.exists()
-    assert cli("indexes", "--index-dir", str(index), env=env).stdout == ""
+    assert cli("indexes", "--index-dir", str(index), env=env).stdout.startswith(f"no index in {index}, nor in ")
 
     junk.mkdir()
     (junk / "notes.txt").write_text("mine\n")
@@ -369,8 +371,9 @@ def test_progress_lines_without_a_terminal_and_none_when_quiet(tmp_path: Path, m
     out = cli("index", str(root), "--model", str(model), "--index-dir", str(tmp_path / "a"))
     assert out.returncode == 0, out.stderr
     progress = [line for line in out.stderr.splitlines() if PROGRESS.match(line)]
-    assert "semcode: repo: 3/3 files, 6 chunks" in progress, out.stderr  # phase 1: every file searchable by text
-    assert progress[-1].startswith("semcode: repo: searchable by text; embedding 6/6 chunks (100%), "), out.stderr
+    assert "semcode: indexing repo: 3/3 files, 6 chunks" in progress, out.stderr  # phase 1: searchable by text
+    phase2 = "semcode: indexing repo: searchable by text; embedding 6/6 chunks (100%), "
+    assert progress[-1].startswith(phase2), out.stderr
     quiet = cli("index", str(root), "--model", str(model), "--index-dir", str(tmp_path / "b"), "--quiet")
     assert quiet.returncode == 0 and "3 changed" in quiet.stdout
     assert not [line for line in quiet.stderr.splitlines() if line.startswith("semcode:")], quiet.stderr
@@ -391,7 +394,9 @@ def test_ctrl_c_keeps_what_was_written_and_status_says_incomplete(tmp_path: Path
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)["incomplete"]
 
-    assert incomplete() is True
+    # cut in phase 1, files are missing: the index is incomplete. Cut in phase 2, every file is in it (by text):
+    # only vectors are missing, which the coverage figure reports ("kept every file, searchable by text, ...")
+    assert incomplete() is ("kept every file" not in said), said
     assert cli("index", str(root), *flags, "--quiet").returncode == 0
     assert incomplete() is False
 

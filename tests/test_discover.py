@@ -18,8 +18,10 @@ from indexer.discover import (
     PlainIgnoreFile,
     discover,
     discover_paths,
+    excluded_reason,
     read_source,
 )
+from indexer.secrets import INCLUDE_SECRETS_HINT
 from indexer.types import Skip, SourceFile
 
 Tree = dict[str, str | bytes]
@@ -132,20 +134,33 @@ def test_extra_excludes_from_options(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "folder",
-    ["node_modules", ".venv", "venv", "dist", "build", "target", "__pycache__", "vendor", "pkg.egg-info", ".tox"],
-)
-def test_default_excluded_dirs_pruned(tmp_path: Path, folder: str) -> None:
+@pytest.mark.parametrize("folder", ["node_modules", ".venv", "venv", "dist", "build", "target", "vendor"])
+def test_default_excluded_dirs_pruned_and_reported(tmp_path: Path, folder: str) -> None:
+    # they may hold the code itself (an npm package's dist/): never dropped in silence, and the way back is named
+    reported = [Skip(folder, excluded_reason(folder)), Skip(f"src/{folder}", excluded_reason(f"src/{folder}"))]
+    walk_order = sorted([*reported, "src/z.py"], key=lambda x: x.path if isinstance(x, Skip) else x)
+    check(tmp_path, {f"{folder}/x.py": "x", f"src/{folder}/y.py": "x", "src/z.py": "x"}, walk_order)
+    assert f"add the line '!src/{folder}/' to .semcodeignore" in excluded_reason(f"src/{folder}")
+
+
+@pytest.mark.parametrize("folder", ["__pycache__", "pkg.egg-info", ".tox", ".mypy_cache", ".cache"])
+def test_default_excluded_caches_pruned_quietly(tmp_path: Path, folder: str) -> None:
     check(tmp_path, {f"{folder}/x.py": "x", f"src/{folder}/y.py": "x", "src/z.py": "x"}, ["src/z.py"])
 
 
+def test_a_folder_the_user_ignores_is_not_reported(tmp_path: Path) -> None:
+    tree = {".gitignore": "dist/\n", "dist/x.js": "x", ".semcodeignore": "build\n", "build/y.py": "x", "a.py": "x"}
+    check(tmp_path, tree, ["a.py"])
+
+
 def test_default_excluded_dir_reincluded_by_ignore_file(tmp_path: Path) -> None:
-    check(tmp_path, {".semcodeignore": "!vendor/\n", "vendor/lib.go": "x", "node_modules/x.js": "x"}, ["vendor/lib.go"])
+    tree = {".semcodeignore": "!vendor/\n", "vendor/lib.go": "x", "node_modules/x.js": "x"}
+    check(tmp_path, tree, [Skip("node_modules", excluded_reason("node_modules")), "vendor/lib.go"])
 
 
 def test_exclude_dirs_option_replaces_defaults(tmp_path: Path) -> None:
-    check(tmp_path, {"build/a.py": "x", "mine/b.py": "x"}, ["build/a.py"], exclude_dirs=frozenset({"mine"}))
+    expected = ["build/a.py", Skip("mine", excluded_reason("mine"))]
+    check(tmp_path, {"build/a.py": "x", "mine/b.py": "x"}, expected, exclude_dirs=frozenset({"mine"}))
 
 
 def test_node_modules_not_descended(tmp_path: Path) -> None:
@@ -154,7 +169,8 @@ def test_node_modules_not_descended(tmp_path: Path) -> None:
     make_tree(tmp_path / "outside", {"x.js": "x"})
     (tmp_path / "repo" / "node_modules" / "pkg" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
     (tmp_path / "repo" / "ext.js").symlink_to(tmp_path / "outside" / "x.js")
-    assert list(discover(tmp_path / "repo")) == ["a.js", Skip("ext.js", "symlink pointing outside the repository")]
+    outside = Skip("ext.js", "symlink pointing outside the repository")
+    assert list(discover(tmp_path / "repo")) == ["a.js", outside, Skip("node_modules", excluded_reason("node_modules"))]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -174,7 +190,7 @@ SECRET_TREE: Tree = {
 
 
 def test_secrets_skipped_with_reason(tmp_path: Path) -> None:
-    reason = "secret-bearing file (matches {!r}); set include_secrets to index it"
+    reason = "secret-bearing file (matches {!r}); " + INCLUDE_SECRETS_HINT
     check(
         tmp_path,
         SECRET_TREE,
@@ -324,10 +340,11 @@ def test_discover_paths_folder_uses_rules_above_it(tmp_path: Path) -> None:
             "other.py": "x",
         },
     )
-    assert list(discover_paths([tmp_path / "src" / "pkg"])) == ["src/pkg/a.py"]
+    excluded = Skip("src/pkg/node_modules", excluded_reason("src/pkg/node_modules"))
+    assert list(discover_paths([tmp_path / "src" / "pkg"])) == ["src/pkg/a.py", excluded]
     # root found from a file argument too, and overlapping arguments report each path once
     args = [tmp_path / "src" / "pkg" / "a.py", tmp_path / "src", tmp_path / "other.py"]
-    assert list(discover_paths(args)) == ["src/pkg/a.py", "other.py"]
+    assert list(discover_paths(args)) == ["src/pkg/a.py", excluded, "other.py"]
 
 
 def test_discover_paths_without_git_uses_the_folder(tmp_path: Path) -> None:

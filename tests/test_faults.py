@@ -273,7 +273,7 @@ def interrupt_through_another_thread(pid: int) -> str:
 # (command and its arguments, a line on stdout or stderr that marks the moment, the exit code a Ctrl-C gives)
 WAITS = [
     (["watch", "{root}", "--debounce", "0.1"], "watching", 0),
-    (["index", "{root}", "--rebuild"], r"semcode: repo: \d+/\d+ files", 130),
+    (["index", "{root}", "--rebuild"], r"semcode: indexing repo: \d+/\d+ files", 130),
 ]
 
 

@@ -290,7 +290,7 @@ def test_cli_related(tmp_path, model):
     assert hits and all(not (h["path"] == "pkg/mod_2.py" and h["start_line"] <= 3) for h in hits)
     assert all(h["reasons"] == ["semantic"] for h in hits)
     out = cli("related", f"{root}/pkg/mod_2.py:400", "--model", str(model), "--index-dir", index)
-    assert out.returncode == 2 and "no indexed chunk covers this line" in out.stderr
+    assert out.returncode == 2 and "pkg/mod_2.py:400 is past the end of pkg/mod_2.py, which has" in out.stderr
     out = cli("related", f"{root}/pkg/mod_2.py", "--model", str(model), "--index-dir", index)
     assert out.returncode == 2 and "expected FILE:LINE" in out.stderr
 

@@ -28,6 +28,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient
 
 from encoder.tiny import write_tiny_checkpoint
 from semcode.limits import MAX_PATH_GLOBS
+from semcode.relevance import relevance
 
 pytestmark = [pytest.mark.asyncio(loop_scope="function"), pytest.mark.timeout(60)]
 
@@ -189,6 +190,8 @@ async def test_index_search_symbol_related_status(workspace: Path, tiny_model: s
         assert (top.range.start.line, top.range.end.line) == (3, 5)
         assert top.preview.startswith("def zorblax_triangle_area(a, b, c):")
         assert list(top.reasons) == ["lexical"]
+        assert 0 < top.relevance < 1 and top.relevance == round(relevance("lexical", top.score), 4)  # one 0-1 scale
+        assert list(found.index.partial) == []  # a whole index: nothing to warn about
         filtered = await request(
             client, "semcode/search", {"query": "zorblax_triangle_area", "mode": "lexical", "paths": ["main.py"]}
         )
@@ -218,6 +221,10 @@ async def test_index_search_symbol_related_status(workspace: Path, tiny_model: s
         assert rel.results
         for r in rel.results:  # nothing overlapping the chunk itself
             assert r.uri != geometry or r.range.end.line < 3 or r.range.start.line > 5
+        past = await request(
+            client, "semcode/related", {"textDocument": {"uri": geometry}, "position": {"line": 900, "character": 0}}
+        )
+        assert past.chunk is None and "is past the end of pkg/geometry.py, which has" in past.why  # which was wrong
 
 
 async def test_bad_input_is_an_error_and_the_server_keeps_serving(workspace: Path, tiny_model: str) -> None:

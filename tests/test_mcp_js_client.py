@@ -1,7 +1,8 @@
 """``semcode mcp`` against an MCP client from outside the Python SDK: the official TypeScript SDK
 (``@modelcontextprotocol/sdk``, pinned in tests/mcp_client_js/package.json), used as a new user would, over stdio
 and over streamable HTTP. The client is tests/mcp_client_js/check.mjs: it lists the tools, waits for the index, runs
-a lexical search for a known function, reads the hit, and prints one JSON line.
+a lexical search for a known function, reads the hit (by its lines and by its id), checks that an argument out of range
+is a one-line error, and prints one JSON line.
 
 Needs Node.js 20+ and npm on PATH (as scripts/test_extension.sh does); the npm packages are installed here with
 ``npm ci`` (from package-lock.json, through npm's own cache, ~/.npm) when tests/mcp_client_js/node_modules lacks the
@@ -95,6 +96,8 @@ def assert_summary(summary: dict[str, Any], transport: str) -> None:
     assert summary["files"] == len(FILES)
     assert summary["hit"] == "pkg/geometry.py:4-6" and summary["symbol"] == QUERY
     assert summary["read_lines"] == 3
+    assert summary["id"].startswith("pkg/geometry.py:4-6@") and summary["id_read"] == "pkg/geometry.py:4-6"
+    assert summary["bad_limit"] == "search_code: limit must be at most 100, got 500"
 
 
 def test_stdio(check_mjs: Path, repo: Path, model: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from indexer.read import read_source
-from indexer.secrets import FAMILIES, SecretFinding, find_secret
+from indexer.secrets import FAMILIES, INCLUDE_SECRETS_HINT, SecretFinding, find_secret
 from indexer.types import Skip
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,7 +128,7 @@ def test_reason_names_kind_and_line_never_the_value() -> None:
     for kind, text, line in SECRETS:
         found = find_secret(text)
         assert found is not None
-        assert found.reason == f"contains a secret ({kind}, line {line}); set include_secrets to index it"
+        assert found.reason == f"contains a secret ({kind}, line {line}); {INCLUDE_SECRETS_HINT}"
         longest_run = max(text.replace('"', " ").replace("'", " ").split(), key=len)
         assert longest_run not in found.reason
 

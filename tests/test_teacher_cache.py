@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoder.training.teacher_cache import build_cache, embed_windows, load_cache, shard_path
+from encoder.training.teacher_cache import (
+    build_cache,
+    cached_pairs,
+    embed_windows,
+    load_cache,
+    shard_path,
+    spread_order,
+)
 
 DIM = 16
 
@@ -88,3 +95,14 @@ def test_a_long_text_is_the_mean_of_its_windows() -> None:
     np.testing.assert_allclose(got[0], want, atol=1e-6)
     np.testing.assert_allclose(got[1], Embedder()(["short one"])[0], atol=1e-6)
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0)
+
+
+def test_shards_are_computed_spread_over_the_file_and_training_reads_what_is_there(tmp_path: Path) -> None:
+    assert spread_order(8) == [0, 4, 2, 6, 1, 5, 3, 7]
+    assert sorted(spread_order(101)) == list(range(101)) and spread_order(101)[:3] == [0, 64, 32]
+    write_pairs(tmp_path, 10)
+    info = build_cache(tmp_path, "t", Embedder(), words(100), meta={"teacher": "x"}, shard_size=4)
+    shard_path(info.folder, 1).unlink()  # pairs 4-7 not computed yet
+    index, queries, codes = cached_pairs(info.folder)
+    assert index.tolist() == [0, 1, 2, 3, 8, 9] and queries.shape == codes.shape == (6, DIM)
+    np.testing.assert_allclose(codes[4], Embedder()(["def f8(): return 8"])[0], atol=1e-3)

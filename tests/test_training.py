@@ -20,7 +20,16 @@ from encoder.training import data
 from encoder.training.convert import bert_to_modernbert
 from encoder.training.export import export
 from encoder.training.shrink import prune_mlp, unit_importance
-from encoder.training.train import SemcodeTeacher, Teacher, TrainOptions, batches_for_epoch, make_teacher, train
+from encoder.training.teacher_cache import build_cache, shard_path
+from encoder.training.train import (
+    SemcodeTeacher,
+    Teacher,
+    TrainOptions,
+    batches_for_epoch,
+    make_teacher,
+    relational_kd,
+    train,
+)
 
 SOURCE = '''
 def top(a, b):
@@ -296,3 +305,36 @@ def test_stage_two_shrinks_distils_from_a_semcode_teacher_resumes_and_exports(ti
     text = "def top(a, b): return a + b"
     target = SemcodeTeacher(folder).embed(enc.tokenizer([text]).ids, 101, 102)[0]
     torch.testing.assert_close(target, torch.from_numpy(enc.encode([text])[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_relational_distillation_is_zero_when_the_student_ranks_as_the_teacher_whatever_the_widths():
+    g = torch.Generator().manual_seed(0)
+    teacher_q, teacher_c = (torch.nn.functional.normalize(torch.randn(6, 48, generator=g), dim=-1) for _ in "qc")
+    # a 12-wide student whose similarities equal the teacher's (an orthonormal map of the same 6 vectors' span)
+    basis = torch.linalg.qr(torch.cat([teacher_q, teacher_c]).T)[0][:, :12]  # (48, 12)
+    student_q, student_c = teacher_q @ basis, teacher_c @ basis
+    assert relational_kd(student_q, student_c, teacher_q, teacher_c, 0.05, 0.05).abs() < 1e-4
+    other = torch.nn.functional.normalize(torch.randn(6, 12, generator=g), dim=-1)
+    assert relational_kd(other, student_c, teacher_q, teacher_c, 0.05, 0.05) > 0.1
+
+
+def test_training_from_a_teacher_cache_keeps_its_pairs_when_resumed(tiny_bert, tmp_path):
+    pairs = [p for _ in range(8) for p in data.pairs_of_file("pkg", "pkg/mod.py", SOURCE)]
+    (tmp_path / "pairs.jsonl").write_text("".join(json.dumps(p.__dict__) + "\n" for p in pairs))
+
+    def embed(texts: list[str]) -> np.ndarray:  # a 16-wide teacher for a 32-wide student
+        rows = np.random.default_rng(len(texts)).standard_normal((len(texts), 16))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+    info = build_cache(tmp_path, "t", embed, lambda t: [t], meta={"teacher": "x"}, shard_size=len(pairs) // 2)
+    shard_path(info.folder, 1).unlink()  # half the pairs have teacher vectors so far
+    run, opts = tmp_path / "run", TrainOptions(steps=2, batch=4, warmup=1, save_every=1, max_code_tokens=64)
+    opts.teacher_cache, opts.long_every = str(info.folder), 0
+    train(tmp_path, run, opts, tiny_bert)
+    assert np.load(run / "cached_pairs.npy").tolist() == list(range(len(pairs) // 2))
+    kd = [float(line.split("\t")[2]) for line in (run / "log.tsv").read_text().splitlines()]
+    assert len(kd) == 2 and all(k > 0 for k in kd)
+    build_cache(tmp_path, "t", embed, lambda t: [t], meta={"teacher": "x"}, shard_size=len(pairs) // 2)  # grows
+    train(tmp_path, run, TrainOptions(**{**opts.__dict__, "steps": 3}), tiny_bert)  # resumes on the same pairs
+    assert np.load(run / "cached_pairs.npy").tolist() == list(range(len(pairs) // 2))
+    assert len((run / "log.tsv").read_text().splitlines()) == 3

@@ -87,8 +87,8 @@ def _teacher(args: argparse.Namespace) -> None:
     embed, windows, meta = sentence_transformer(args.teacher, args.window, args.dtype)
     t0 = time.perf_counter()
 
-    def progress(done: int, total: int) -> None:
-        print(f"teacher: shard {done}/{total} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    def progress(shard: int, done: int, total: int) -> None:
+        print(f"teacher: shard {shard} written, {done}/{total} there ({time.perf_counter() - t0:.0f} s)", flush=True)
 
     name = args.name or args.teacher.name
     info = build_cache(args.data, name, embed, windows, meta=meta, shard_size=args.shard_size, progress=progress)

@@ -84,7 +84,7 @@ def build_cache(
     *,
     meta: dict[str, object],
     shard_size: int = 512,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> CacheInfo:
     """Compute the missing shards of `data`'s teacher cache `name` (see the module docstring). `meta` describes the
     teacher (folder, window, ...); a cache made with other `meta` or shard size is refused (ValueError)."""
@@ -102,7 +102,7 @@ def build_cache(
         meta_file.write_text(json.dumps(want, indent=1))
     shards = (len(pairs) + shard_size - 1) // shard_size
     computed = 0
-    for k in range(shards):
+    for k in spread_order(shards):
         path = shard_path(folder, k)
         if path.exists():
             continue
@@ -113,9 +113,17 @@ def build_cache(
         np.savez(tmp, query=queries.astype(np.float16), code=codes.astype(np.float16))
         os.replace(tmp, path)  # whole or absent: a kill never leaves half a shard under its name
         computed += 1
-        if progress is not None:
-            progress(k + 1, shards)
+        if progress is not None:  # (shard k written, shards there now, shards in all)
+            progress(k, sum(shard_path(folder, j).exists() for j in range(shards)), shards)
     return CacheInfo(folder, shards, computed, len(pairs))
+
+
+def spread_order(shards: int) -> list[int]:
+    """Every shard index once, in van der Corput order (0, n/2, n/4, 3n/4, ...): the pairs file is grouped by
+    source, so a cache computed this way is spread over every source and language at any point of its progress,
+    and training can start on the shards there are (``cached_pairs``)."""
+    bits = max(1, (shards - 1).bit_length())
+    return sorted(range(shards), key=lambda k: int(format(k, f"0{bits}b")[::-1], 2))
 
 
 def shard_path(folder: Path, k: int) -> Path:
@@ -129,6 +137,25 @@ def load_cache(folder: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for k in range(shards):
         with np.load(shard_path(folder, k)) as z:
             yield z["query"].astype(np.float32), z["code"].astype(np.float32)
+
+
+def cached_pairs(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair indices, query vectors, code vectors) of the shards computed so far (float32, unit length): training
+    can start on a cache still being filled (``spread_order`` makes its shards cover every source)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    size, pairs = int(meta["shard_size"]), int(meta["pairs"])
+    index, queries, codes = [], [], []
+    for k in range((pairs + size - 1) // size):
+        path = shard_path(folder, k)
+        if not path.exists():
+            continue
+        with np.load(path) as z:
+            index.append(np.arange(k * size, k * size + len(z["query"])))
+            queries.append(z["query"].astype(np.float32))
+            codes.append(z["code"].astype(np.float32))
+    if not index:
+        raise FileNotFoundError(f"{folder}: no shard computed yet (python -m encoder.training teacher ...)")
+    return np.concatenate(index), np.concatenate(queries), np.concatenate(codes)
 
 
 def sentence_transformer(

@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -65,6 +66,8 @@ class TrainOptions:
     max_long_tokens: int = 4096  # long pairs' code is cut here (the chunker's budget is 8,192)
     long_kd: float = 0.0  # distillation weight in long batches (0: contrastive only)
     long_every: int = 4  # every N-th step is a batch of long pairs (0: as many as the data has, shuffled in)
+    teacher_cache: str | None = None  # a teacher_cache folder: distil from its vectors (no teacher run per step)
+    kd_tau: float = 0.05  # the temperature of the cached teacher's in-batch similarities (``relational_kd``)
 
 
 def is_long(pair: data.Pair) -> bool:
@@ -166,6 +169,38 @@ def make_teacher(folder: Path, device: torch.device) -> Teacher | SemcodeTeacher
     return SemcodeTeacher(folder, device)
 
 
+def relational_kd(
+    sq: torch.Tensor, sc: torch.Tensor, tq: torch.Tensor, tc: torch.Tensor, tau: float, teacher_tau: float
+) -> torch.Tensor:
+    """Distillation that needs no common width (a 768-d teacher, a 384-d student): the KL divergence from the
+    teacher's in-batch distributions (each query over the batch's codes, each code over its queries) to the
+    student's, both from cosine similarities of unit vectors. 0 when the student ranks the batch as the teacher."""
+    s, t = sq @ sc.T / tau, tq @ tc.T / teacher_tau
+
+    def kl(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return F.kl_div(F.log_softmax(student, -1), F.log_softmax(teacher, -1), log_target=True, reduction="batchmean")
+
+    return 0.5 * (kl(s, t) + kl(s.T, t.T))
+
+
+def cached_subset(run: Path, cache: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pair indices, teacher query vectors, teacher code vectors) a run trains on: the pairs whose teacher vectors
+    the cache held when the run started, written to ``run/cached_pairs.npy`` then, so a resumed run keeps the same
+    pairs (and batches) while the cache goes on growing beside it."""
+    from .teacher_cache import cached_pairs
+
+    index, queries, codes = cached_pairs(cache)
+    frozen = run / "cached_pairs.npy"
+    if not frozen.exists():
+        np.save(frozen, index)
+        return index, queries, codes
+    keep = np.load(frozen)
+    where = np.searchsorted(index, keep)
+    if (where >= len(index)).any() or not np.array_equal(index[np.minimum(where, len(index) - 1)], keep):
+        raise ValueError(f"{cache} no longer holds every pair {frozen} trains on (was it rebuilt?)")
+    return keep, queries[where], codes[where]
+
+
 def student_embed(model: ModernBertModel, ids: list[list[int]]) -> torch.Tensor:
     device = model.embeddings.tok_embeddings.weight.device
     packing = Packing.from_seqlens([len(s) for s in ids], device)
@@ -211,6 +246,12 @@ def train(
     state_path = run / "state.pt"
     saved = torch.load(state_path, weights_only=False, map_location=device) if state_path.exists() else None
     pairs = data.load(data_dir / "pairs.jsonl")
+    cached: tuple[torch.Tensor, torch.Tensor] | None = None
+    if opts.teacher_cache:
+        index, t_queries, t_codes = cached_subset(run, Path(opts.teacher_cache))
+        pairs = [pairs[i] for i in index]
+        cached = torch.from_numpy(t_queries).to(device), torch.from_numpy(t_codes).to(device)
+        print(f"distilling from {opts.teacher_cache}: {len(pairs)} pairs have its vectors")
     if init is None:
         tpath = teacher_folder or teacher_path()
         config, init_state = bert_to_modernbert(tpath)
@@ -239,7 +280,7 @@ def train(
     model = ModernBertModel(config)
     model.load_state_dict(init_state)
     model.to(device).train()
-    teacher = make_teacher(tpath, device)
+    teacher = make_teacher(tpath, device) if cached is None else None
     (run / "config.json").write_text(json.dumps(config.to_hf_dict(), indent=2))
     tokenizer.save(str(run / "tokenizer.json"))
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2 and "embeddings" not in n]
@@ -273,7 +314,7 @@ def train(
         q = [query_ids[i] for i in idx]
         c = [code_ids[i] for i in idx]
         weight = opts.long_kd if is_long(pairs[idx[0]]) else opts.kd
-        if weight:
+        if weight and teacher is not None:
             tq = teacher.embed(q, config.cls_token_id, config.sep_token_id)
             tc = teacher.embed(c, config.cls_token_id, config.sep_token_id)
         emb = student_embed(model, q + c)
@@ -281,7 +322,12 @@ def train(
         logits = sq @ sc.T / opts.tau
         target = torch.arange(len(q), device=device)
         nce = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-        kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean() if weight else torch.zeros(())
+        if not weight:
+            kd = torch.zeros(())
+        elif cached is not None:  # the cached teacher's vectors of these pairs (another width: relational)
+            kd = relational_kd(sq, sc, cached[0][idx], cached[1][idx], opts.tau, opts.kd_tau)
+        else:
+            kd = (1 - (sq * tq).sum(-1)).mean() + (1 - (sc * tc).sum(-1)).mean()
         loss = nce + weight * kd
         lr = opts.lr * min(1.0, (step + 1) / opts.warmup)
         lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, step / opts.steps)))

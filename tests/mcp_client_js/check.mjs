@@ -5,7 +5,8 @@
 //   node check.mjs --query NAME --expect PATH:LINE [--token T] --http http://127.0.0.1:8765/mcp
 //
 // It lists the tools, waits for index_status to say "ready", searches (lexical) for NAME and expects the first hit
-// at PATH starting on 1-based line LINE, reads that hit with read_code, and prints one JSON line. Any failure: a
+// at PATH starting on 1-based line LINE, reads that hit with read_code (by its lines, then by its id), asks for
+// limit=500 (a one-line error), and prints one JSON line. Any failure: a
 // message on stderr and exit status 1 (2 for bad arguments).
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -105,6 +106,15 @@ async function run(opts) {
     );
     check(read.text.includes(opts.query), `read_code ${where}: the text does not contain ${opts.query}`);
 
+    // the hit's stable id: read_code expands it to its whole definition (a small function: its own lines)
+    const byId = await call(client, 'read_code', { id: hit.id });
+    check(byId.text.includes(opts.query), `read_code id=${hit.id}: the text does not contain ${opts.query}`);
+
+    // an argument out of range is a tool error of one line an agent can act on, not a validation report
+    const bad = await client.callTool({ name: 'search_code', arguments: { query: opts.query, limit: 500 } });
+    const badText = (bad.content ?? []).map((c) => c.text ?? '').join('\n');
+    check(bad.isError && !badText.includes('\n'), `search_code limit=500: expected a one-line error, got ${badText}`);
+
     // HTTP: end the session as a well-behaved client does (DELETE /mcp)
     if (transport instanceof StreamableHTTPClientTransport) await transport.terminateSession();
 
@@ -118,6 +128,9 @@ async function run(opts) {
       hit: where,
       symbol: hit.symbol,
       read_lines: read.end_line - read.start_line + 1,
+      id: hit.id,
+      id_read: `${byId.path}:${byId.start_line}-${byId.end_line}`,
+      bad_limit: badText,
       seconds: (Date.now() - started) / 1000,
     };
   } finally {

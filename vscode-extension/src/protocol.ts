@@ -20,6 +20,8 @@ export const SEARCH_MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'lexic
 export interface Hit {
   uri: string;
   range: Range;
+  /** 0-1, higher is better: one scale for every mode (`score` is the mode's raw figure). */
+  relevance: number;
   score: number;
   /** Qualified name ("Class.method"), or "" for blocks of top-level statements and text sections. */
   symbol: string;
@@ -69,6 +71,8 @@ export interface RelatedResult {
   results: Hit[];
   /** The chunk the query was made of; null when nothing indexed covers the position. */
   chunk: { uri: string; range: Range; symbol: string } | null;
+  /** With no chunk: what was wrong (no such file, a file the index does not hold and why, a line past its end). */
+  why?: string;
   index: IndexSummary;
 }
 

@@ -31,9 +31,10 @@ export async function relatedCommand(manager: ServerManager, settings: () => Set
     () => manager.request<RelatedResult>(Methods.related, params),
   );
   if (result.chunk === null) {
-    void vscode.window.showInformationMessage(
-      `Semcode: nothing indexed covers line ${position.line + 1} yet (the file may be excluded, or still indexing).`,
-    );
+    const why =
+      result.why ??
+      `nothing indexed covers line ${position.line + 1} yet (the file may be excluded, or still indexing)`;
+    void vscode.window.showInformationMessage(`Semcode: ${why}.`);
     return;
   }
   const name = result.chunk.symbol || `line ${result.chunk.range.start.line + 1}`;

@@ -18,6 +18,7 @@ function hit(over: Partial<Hit> = {}): Hit {
   return {
     uri: 'file:///work/my%20repo/src/geometry.py',
     range: { start: { line: 5, character: 0 }, end: { line: 7, character: 30 } },
+    relevance: 0.42,
     score: 0.03,
     symbol: 'circle_area',
     kind: 'function',
