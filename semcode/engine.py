@@ -14,6 +14,7 @@ each front door gets the same limits and the same messages.
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from functools import partial
@@ -83,6 +84,7 @@ class Engine:
         self._query_encoder: NumpyQueryEncoder | None = None
         self._tokenizer: TextTokenizer | None = None
         self._query_lock = threading.Lock()
+        self._query_vectors = QueryVectors()
         self._model: str | None = None
         self._stores: dict[str, Store] = {}  # index folder -> its store
         self._lock = threading.RLock()  # encoder loading, store opening
@@ -483,7 +485,7 @@ class Engine:
             path_regex(pattern)  # a broken glob is refused before any search runs
         if not q.query.strip():
             return []
-        vector = self.query_vector(q.query) if q.mode != "lexical" else None
+        vector = self.query_vector(q.query) if q.mode != "lexical" and self._any_vector(repo, everywhere) else None
         languages = list(q.languages) if q.languages else None
         globs: list[str | None] = [*q.include] if q.include else [None]
         jobs = [
@@ -606,10 +608,20 @@ class Engine:
 
     def query_vector(self, query: str) -> np.ndarray:
         """The query's vector, of its first ``MAX_QUERY_TOKENS`` tokens (``semcode.limits.model_text``): the same
-        text whichever encoder is loaded, at a bounded cost."""
+        text whichever encoder is loaded, at a bounded cost. Repeated queries (agents ask the same ones again, and
+        each page of an answer repeats its query) come from ``QueryVectors``, keyed by the encoder that made them."""
         encoder = self.query_encoder()
-        vector: np.ndarray = encoder.encode([model_text(query, encoder.tokenizer.count)], kind="query")[0]
+        key = (type(encoder).__name__, str(encoder.name), query)  # (the NumPy encoder until torch's has loaded)
+        if (vector := self._query_vectors.get(key)) is None:
+            vector = encoder.encode([model_text(query, encoder.tokenizer.count)], kind="query")[0]
+            self._query_vectors.put(key, vector)
         return vector
+
+    def _any_vector(self, repo: str | None, everywhere: bool) -> bool:
+        """Whether any chunk a search with these scopes reads has a vector: a first run's phase 1 has written every
+        row and embedded none yet, and a hybrid search then ranks by text, names and paths without loading an
+        encoder for a vector nothing could match."""
+        return self.coverage(repo=repo, everywhere=everywhere).embedded > 0
 
     def _scopes(self, repo: str | None, everywhere: bool) -> dict[tuple[str, str | None], Store]:
         """(index folder, repository filter or None) -> store, for every folder a search reads."""
@@ -767,6 +779,30 @@ def _line_count(path: Path) -> int | None:
     except OSError:
         return None
     return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+
+
+class QueryVectors:
+    """The vectors of the last ``size`` queries (least recently used out first), shared by every thread."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._vectors: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> np.ndarray | None:
+        with self._lock:
+            vector = self._vectors.get(key)
+            if vector is not None:
+                self._vectors.move_to_end(key)
+            return vector
+
+    def put(self, key: tuple[str, str, str], vector: np.ndarray) -> None:
+        vector.setflags(write=False)  # handed to every caller of this query: nobody may change it
+        with self._lock:
+            self._vectors[key] = vector
+            self._vectors.move_to_end(key)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
 
 
 class _EncoderOnFirstUse:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import semcode
@@ -211,3 +212,36 @@ def test_the_next_run_finishes_phase_2_without_reading_a_file(half_embedded, enc
     after = store.coverage()
     assert after == Coverage(embedded=before.embedded + before.pending, text_only=before.text_only)
     assert after.percent == "100%"
+
+
+def test_a_hybrid_search_before_any_vector_loads_no_encoder(tmp_path, enc, model) -> None:
+    """Phase 1 done, nothing embedded: a hybrid search ranks by text, names and paths at once, without loading an
+    encoder (torch's or the NumPy one) for a vector nothing could match."""
+    root = make_repo(tmp_path / "repo")
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    phases: list[str] = []  # cancelled at phase 2's first check, before any slice is written
+    index_repository(
+        root,
+        store,
+        enc,
+        enc.tokenizer.count,
+        IndexOptions(),
+        lambda p: phases.append(p.phase),
+        lambda: "vectors" in phases,
+    )
+    assert store.coverage().embedded == 0 and store.coverage().pending > 0
+    store.close()
+    with semcode.open(root, index_dir=tmp_path / "index", model=str(model), read_only=True) as ix:
+        hits = ix.search("quokka checks", limit=5)
+        assert hits and hits.embedded == 0 and all("semantic" not in h.reasons for h in hits)
+        assert ix.engine.encoder is None and ix.engine._query_encoder is None
+
+
+def test_a_repeated_query_is_encoded_once(half_embedded, model) -> None:
+    root, index = half_embedded
+    with semcode.open(root, index_dir=index, model=str(model), read_only=True) as ix:
+        first = ix.engine.query_vector("join items for display")
+        again = ix.engine.query_vector("join items for display")
+        other = ix.engine.query_vector("scale a value")
+        assert again is first and not first.flags.writeable  # the cached vector, shared read-only
+        assert other is not first and not np.allclose(other, first)
