@@ -73,6 +73,11 @@ def test_a_subfolder_of_an_indexed_sdist_finds_its_root(tmp_path: Path, home: di
     assert related.stdout.startswith("related to idna/core.py:"), related.stdout
     assert not list((tmp_path / "XDG_CACHE_HOME" / "semcode" / "indexes").glob("idna-[!3]*")), "a second index"
 
+    named = semcode(home, "related", f"{sub / 'core.py'}:{line}", "--repo", str(root), cwd=tmp_path)  # from outside
+    assert named.returncode == 0 and named.stdout.startswith("related to idna/core.py:"), named.stderr
+    elsewhere = semcode(home, "related", f"{tmp_path}/x.py:1", "--repo", str(root), cwd=tmp_path)
+    assert elsewhere.returncode == 2 and f"not inside the repository {root}" in elsewhere.stderr, elsewhere.stderr
+
     lines = len((sub / "core.py").read_text().splitlines())
     past = semcode(home, "related", f"core.py:{lines + 40}", cwd=sub)
     assert past.returncode == 2 and f"is past the end of idna/core.py, which has {lines} lines" in past.stderr
