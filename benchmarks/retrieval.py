@@ -172,6 +172,14 @@ def main() -> None:
     p.add_argument("--pooling", default="", help="comma list of extra pooling modes to measure (cls, mean:N)")
     p.add_argument("--file-outline", action="store_true", help="also files as outlines (imports + signatures)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument(
+        "--teacher",
+        type=Path,
+        action="append",
+        default=[],
+        help="also a transformers encoder folder (mean pooled, e.g. all-mpnet-base-v2: the student against its "
+        "teachers); cached per set like the baselines",
+    )
     args = p.parse_args()
     dirs = args.data_dirs or sorted(d for d in (EVAL / "dev").iterdir() if d.is_dir())
     ev = eval_module()
@@ -194,6 +202,13 @@ def main() -> None:
             if "minilm" in baselines:
                 minilm = rt.dense_with(rt.minilm_path())
                 runs["all-MiniLM-L6-v2"] = cached(d, "minilm", lambda qs=qs, corpus=corpus, f=minilm: f(qs, corpus, 10))
+        for folder in args.teacher:
+            import retrievers as rt
+
+            teacher = rt.dense_with(str(folder))
+            runs[folder.name] = cached(
+                d, f"teacher-{folder.name}", lambda qs=qs, corpus=corpus, f=teacher: f(qs, corpus, 10)
+            )
         with tempfile.TemporaryDirectory() as tmp:
             ours = semcode_rankings(enc, corpus, qs, 10, Path(tmp) / "index")
         runs["semcode lexical"] = ours["lexical"]
