@@ -73,12 +73,16 @@ def _has_own_index(root: Path) -> bool:
 
 def indexed_roots(index_dir: str) -> set[str]:
     """The repository ids a named index holds runs of (complete or cut short), from its marker: one small read,
-    no LanceDB. Empty for a place that is not an index yet, or cannot be read (the command itself says why)."""
+    no LanceDB. Empty for a place that is not an index yet, or cannot be read (the command itself says why), and for
+    an object-store URI: no network before a command (``--repo`` names the root there)."""
     from indexer.errors import StoreError
     from indexer.identity import is_index, read_marker
+    from indexer.storage import is_uri
 
     from .config import index_location
 
+    if is_uri(index_dir):
+        return set()
     try:
         where = index_location(index_dir)
         if not is_index(where):
