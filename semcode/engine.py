@@ -14,7 +14,6 @@ each front door gets the same limits and the same messages.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from functools import partial
@@ -32,6 +31,7 @@ from .limits import (
 )
 from .lines import Lines, cut_lines, source_lines
 from .query import EmptyFilter, SearchQuery
+from .query_vectors import QueryVectors
 from .settings import Settings
 from .workspace import Folder, PathOutside, check_length
 from .writer import Writer, result
@@ -779,30 +779,6 @@ def _line_count(path: Path) -> int | None:
     except OSError:
         return None
     return data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-
-
-class QueryVectors:
-    """The vectors of the last ``size`` queries (least recently used out first), shared by every thread."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._vectors: OrderedDict[tuple[str, str, str], np.ndarray] = OrderedDict()
-
-    def get(self, key: tuple[str, str, str]) -> np.ndarray | None:
-        with self._lock:
-            vector = self._vectors.get(key)
-            if vector is not None:
-                self._vectors.move_to_end(key)
-            return vector
-
-    def put(self, key: tuple[str, str, str], vector: np.ndarray) -> None:
-        vector.setflags(write=False)  # handed to every caller of this query: nobody may change it
-        with self._lock:
-            self._vectors[key] = vector
-            self._vectors.move_to_end(key)
-            while len(self._vectors) > self.size:
-                self._vectors.popitem(last=False)
 
 
 class _EncoderOnFirstUse:
