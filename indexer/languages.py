@@ -27,6 +27,8 @@ PARSED: dict[str, str] = {
     ".sh": "bash", ".bash": "bash", ".zsh": "bash",
 }  # fmt: skip
 
+_PARSED_LANGUAGES = frozenset(PARSED.values())  # (the walk asks for every file)
+
 # other text files: chunked by the line/paragraph fallback
 TEXT: dict[str, str] = {
     ".md": "markdown", ".markdown": "markdown", ".rst": "rst", ".txt": "text",
@@ -62,7 +64,7 @@ def language_for(path: str) -> str | None:
 
 def is_parsed(language: str) -> bool:
     """True when the language has a tree-sitter grammar semcode chunks by syntax."""
-    return language in set(PARSED.values())
+    return language in _PARSED_LANGUAGES
 
 
 @cache
