@@ -33,12 +33,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, IvfPq
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
+from indexer.lancedb_import import FTS, IvfPq, lancedb  # LanceDB without its REST client's import time
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, Coverage, StoreError
