@@ -10,6 +10,7 @@ plain (n x n) softmax per text: meant for queries, not for embedding 8,192-token
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,7 +69,7 @@ class NumpyQueryEncoder:
         """Unit vectors ``(len(texts), dim)`` float32."""
         prefix = self.prompts.get(kind, "")
         ids = self.tokenizer([prefix + t for t in texts]).ids
-        out = np.stack([self._pool(self._forward(np.asarray(seq))) for seq in ids]).astype(np.float32)
+        out = np.stack([self._pool(h) for h in self._forward([np.asarray(seq) for seq in ids])]).astype(np.float32)
         return out / np.linalg.norm(out, axis=1, keepdims=True).clip(min=1e-12)
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -81,32 +82,37 @@ class NumpyQueryEncoder:
         y = x @ self.w[f"{name}.weight"].T
         return y + self.w[f"{name}.bias"] if bias else y
 
-    def _rope(self, n: int, theta: float) -> tuple[np.ndarray, np.ndarray]:
+    def _rope(self, pos: np.ndarray, theta: float) -> tuple[np.ndarray, np.ndarray]:
         d = self.config.head_dim
         inv = 1.0 / (theta ** (np.arange(0, d, 2, dtype=np.float32) / d))
-        freqs = np.arange(n, dtype=np.float32)[:, None] * inv[None, :]  # (n, d / 2)
+        freqs = pos.astype(np.float32)[:, None] * inv[None, :]  # (n, d / 2)
         emb = np.concatenate([freqs, freqs], axis=-1)[:, None, :]  # (n, 1, d)
         return np.cos(emb), np.sin(emb)
 
-    def _attention(self, x: np.ndarray, layer: int) -> np.ndarray:
+    def _attention(self, x: np.ndarray, layer: int, pos: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+        """Attention of the texts packed in `x` (their tokens one after another: text i is rows bounds[i] to
+        bounds[i + 1], at positions `pos` within it): the projections run on every token at once, the attention
+        itself within each text."""
         c, n = self.config, x.shape[0]
         heads, d = c.num_attention_heads, c.head_dim
         qkv = self._linear(x, f"layers.{layer}.attn.Wqkv", c.attention_bias).reshape(n, 3, heads, d)
         glob = c.is_global(layer)
-        cos, sin = self._rope(n, c.global_rope_theta if glob else c.local_rope_theta)
+        cos, sin = self._rope(pos, c.global_rope_theta if glob else c.local_rope_theta)
 
         def rotate(t: np.ndarray) -> np.ndarray:  # (n, heads, d)
             half = d // 2
             return t * cos + np.concatenate([-t[..., half:], t[..., :half]], axis=-1) * sin
 
         q, k, v = rotate(qkv[:, 0]), rotate(qkv[:, 1]), qkv[:, 2]
-        scores = np.einsum("ihd,jhd->hij", q, k) / math.sqrt(d)  # (heads, n, n)
-        if not glob:
-            pos = np.arange(n)
-            scores = np.where(np.abs(pos[:, None] - pos[None, :]) <= c.window_half, scores, -np.inf)
-        scores = np.exp(scores - scores.max(-1, keepdims=True))
-        probs = scores / scores.sum(-1, keepdims=True)
-        out = np.einsum("hij,jhd->ihd", probs, v).reshape(n, heads * d)
+        out = np.empty((n, heads * d), np.float32)
+        for a, b in itertools.pairwise(bounds):
+            scores = np.einsum("ihd,jhd->hij", q[a:b], k[a:b]) / math.sqrt(d)  # (heads, m, m)
+            if not glob:
+                p = pos[a:b]
+                scores = np.where(np.abs(p[:, None] - p[None, :]) <= c.window_half, scores, -np.inf)
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            probs = scores / scores.sum(-1, keepdims=True)
+            out[a:b] = np.einsum("hij,jhd->ihd", probs, v[a:b]).reshape(b - a, heads * d)
         return self._linear(out, f"layers.{layer}.attn.Wo", c.attention_bias)
 
     def _mlp(self, x: np.ndarray, layer: int) -> np.ndarray:
@@ -114,14 +120,20 @@ class NumpyQueryEncoder:
         inp, gate = np.split(self._linear(x, f"layers.{layer}.mlp.Wi", c.mlp_bias), 2, axis=-1)
         return self._linear(_act(c.hidden_activation, inp) * gate, f"layers.{layer}.mlp.Wo", c.mlp_bias)
 
-    def _forward(self, ids: np.ndarray) -> np.ndarray:
-        """Token ids of one text -> final hidden states (n, hidden)."""
-        x = self._norm(self.w["embeddings.tok_embeddings.weight"][ids], "embeddings.norm")
+    def _forward(self, seqs: list[np.ndarray]) -> list[np.ndarray]:
+        """Token ids of each text -> its final hidden states (n, hidden). The texts are packed one after another
+        (no padding): every layer but attention's inner product runs once on all their tokens, so a batch of
+        queries costs far less than the queries one by one."""
+        lengths = [len(s) for s in seqs]
+        bounds = np.cumsum([0, *lengths])
+        pos = np.concatenate([np.arange(m) for m in lengths])
+        x = self._norm(self.w["embeddings.tok_embeddings.weight"][np.concatenate(seqs)], "embeddings.norm")
         for layer in range(self.config.num_hidden_layers):
             h = x if layer == 0 else self._norm(x, f"layers.{layer}.attn_norm")
-            x = x + self._attention(h, layer)
+            x = x + self._attention(h, layer, pos, bounds)
             x = x + self._mlp(self._norm(x, f"layers.{layer}.mlp_norm"), layer)
-        return self._norm(x, "final_norm")
+        x = self._norm(x, "final_norm")
+        return [x[a:b] for a, b in itertools.pairwise(bounds)]
 
     def _pool(self, hidden: np.ndarray) -> np.ndarray:
         kind, _, arg = self.pooling.partition(":")

@@ -12,9 +12,14 @@ the model id plus a short hash of it (so two models never share rows, and a mode
   is never embedded again, whatever file or position it moves to.
 - ``files_<slug>_<hash8>``: one row per file seen (size, mtime, hash of the bytes, indexed or skipped and why).
 
-Writes are batched: ``replace_file_chunks`` rewrites the chunks of many files in ONE ``merge_insert`` (one atomic
-commit; unchanged rows are matched by key and left alone) plus one insert-if-absent into the vector cache. Every commit
-is a table version; ``compact`` folds small fragments, brings indexes up to date and removes old versions.
+Writes are batched, and what a batch costs does not grow with the table: ``replace_chunks`` reads the row keys of
+the batch's files through a scalar (BTREE) index on ``path``, appends the rows that are new, then deletes the rows of
+those files that are gone: two commits, whose order keeps every state safe (between them a file shows old and new
+rows, never none; a kill there leaves the file's record as it was, so the next run redoes the file). A
+``merge_insert`` over the whole table did this in one commit but joined the batch with every row: 0.7-2 s a commit
+at 1M rows against 0.06 s (``benchmarks/scale.py``). The vector cache is appended to after a lookup by
+``content_hash`` (indexed) and file records replaced the same way. Every commit is a table version; ``compact``
+folds small fragments, brings indexes up to date (incrementally) and removes old versions.
 
 Full-text search in LanceDB 0.40 also scans rows added after the index was built (they are searched flat), and rows
 deleted since are left out, so new rows are searchable at once; ``compact`` (``optimize``) folds them into the index.
@@ -37,7 +42,7 @@ import numpy as np
 import pyarrow as pa
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
-from indexer.lancedb_import import FTS, IvfPq, lancedb  # LanceDB without its REST client's import time
+from indexer.lancedb_import import FTS, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, Coverage, StoreError
@@ -309,7 +314,7 @@ class Store:
         store = cls(where, db, model_id, dim, tables, legacy=legacy)
         if not read_only:
             update_marker(where, lambda m: m.setdefault("models", {}).update({model_id: dim}))
-            store._ensure_fts()
+            store._ensure_indexes()
         return store
 
     @staticmethod
@@ -361,13 +366,15 @@ class Store:
         """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash)."""
         return repo in read_marker(self.location).get("incomplete", {}).get(self.model_id, [])
 
-    def _ensure_fts(self) -> None:
-        """Full-text indexes on `text` and `names`. Built once (an index on an empty table is valid); rows written
-        later are searched flat until `compact` folds them in."""
-        have = {tuple(ix.columns) for ix in self._chunks.list_indices() if ix.index_type == "FTS"}
-        for column in ("text", "names"):
+    def _ensure_indexes(self) -> None:
+        """Full-text indexes on `text` and `names`, and the scalar (BTREE) indexes that keep a write's lookups off a
+        full scan: chunk rows by `path` and `key`, file records by `path`, cached vectors by `content_hash`. Built
+        once (an index on an empty table is valid); rows written later are searched flat until `compact` folds them
+        in."""
+        for table, column, config in self._indexed():
+            have = {tuple(ix.columns) for ix in table.list_indices()}
             if (column,) not in have:
-                self._chunks.create_index(column, config=FTS(), replace=True)
+                table.create_index(column, config=config(), replace=True)
 
     # -- writes ---------------------------------------------------------------------------------------------------
 
@@ -401,9 +408,9 @@ class Store:
     ) -> None:
         """Make the chunks of each file in `path_chunks` exactly the given ones (an empty list clears a file).
 
-        One merge_insert per 1000 files (one atomic commit each): rows whose key is unchanged stay untouched, new
-        ones are added, and rows of these files that are not in the new set are deleted. New vectors also go into the
-        vector cache (insert if absent)."""
+        Per 1000 files, one append of the new rows and one delete of the rows no longer there (rows whose key is
+        unchanged stay untouched; see the module's docstring for the order). New vectors also go into the vector
+        cache (insert if absent)."""
         self.replace_chunks({(repo, path): pairs for path, pairs in path_chunks.items()})
 
     def replace_chunks(
@@ -413,8 +420,8 @@ class Store:
         vectors_cached: bool = False,
         text_only: Collection[tuple[str, str]] = (),
     ) -> None:
-        """``replace_file_chunks`` for files of any repositories, keyed by (repo, path): one merge_insert per 1000
-        files whatever the repositories (a distributed job writes many small repositories in few commits).
+        """``replace_file_chunks`` for files of any repositories, keyed by (repo, path): one append and one delete
+        per 1000 files whatever the repositories (a distributed job writes many small repositories in few commits).
         A vector may be None: the row is written without one (phase 1 of a full run) and ``pending`` lists it until
         ``set_vectors`` fills it in. Files in `text_only` are searched by text only: their rows never get a vector.
         `vectors_cached`: the caller has put every vector in the cache already (an indexing run does, slice by
@@ -439,17 +446,15 @@ class Store:
         for row in rows:
             by_file.setdefault((row.chunk.repo, row.chunk.path), []).append(row)
         for batch in batches(list(file_chunks)):
+            where = _files_filter(batch)
+            had = set(self._chunks.search().where(where).select(["key"]).limit(None).to_arrow()["key"].to_pylist())
             batch_rows = [r for f in batch for r in by_file.get(f, [])]
-            paths_by_repo: dict[str, list[str]] = {}
-            for repo, path in batch:
-                paths_by_repo.setdefault(repo, []).append(path)
-            where = " OR ".join(f"(repo = {sql_str(r)} AND {sql_in('path', ps)})" for r, ps in paths_by_repo.items())
-            (
-                self._chunks.merge_insert("key")
-                .when_not_matched_insert_all()
-                .when_not_matched_by_source_delete(where)
-                .execute(self._chunk_table(batch_rows), on_bad_vectors="null")  # a null vector: not embedded yet
-            )
+            new = [r for r in batch_rows if r.key not in had]  # an unchanged row stays as it is, vector and all
+            if new:
+                self._chunks.add(self._chunk_table(new), on_bad_vectors="null")  # a null vector: not embedded yet
+            gone = had.difference(r.key for r in batch_rows)
+            if gone:  # after the append: a reader never sees these files without rows
+                self._chunks.delete(f"({where}) AND {sql_in('key', sorted(gone))}")
 
     def delete_files(self, repo: str, paths: list[str]) -> None:
         """Forget these files: their chunks and their file records (cached vectors stay for reuse)."""
@@ -499,12 +504,11 @@ class Store:
             ],
             schema=_file_schema(),
         )
-        (
-            self._files.merge_insert(["repo", "path"])
-            .when_matched_update_all()
-            .when_not_matched_insert_all()
-            .execute(data)
-        )
+        # the old records go first: a kill between the two commits leaves these files without a record, and the
+        # next run redoes them (never a record that claims rows that are not there)
+        for batch in batches(list(latest)):
+            self._files.delete(_files_filter(batch))
+        self._files.add(data)
 
     def _check_vector(self, vector: np.ndarray) -> np.ndarray:
         v = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -527,8 +531,9 @@ class Store:
             },
             schema=_vector_schema(self.dim),
         )
-        # insert-if-absent also under a concurrent writer that cached the same content meanwhile
-        self._vectors.merge_insert("content_hash").when_not_matched_insert_all().execute(data)
+        # An index has one writer (the engine's, or a distributed job's driver); should two ever cache the same
+        # content, the copies are equal and a lookup keeps one.
+        self._vectors.add(data)
 
     def _vector_array(self, vectors: Sequence[np.ndarray | None]) -> pa.FixedSizeListArray:
         """A vector column; a None is a null vector (zeros under a null mask)."""
@@ -783,7 +788,8 @@ class Store:
         .lance"; seen once in ~250 searches during a full index in benchmarks/lsp_latency.py with a zero grace).
         Versions younger than the grace period are removed by a later compaction, so the count still grows with
         batches, not with files. `prune_vectors` drops cached vectors of content no chunk has any more once they
-        outnumber the live ones (the cache keeps up to twice the live content, so switching branches back and
+        outnumber the live ones and the cache holds over twice as many vectors as the table has rows (a check of two
+        counts; the cache keeps up to twice the live content, so switching branches back and
         forth stays cheap)."""
         if prune_vectors:
             self._prune_vectors()
@@ -804,6 +810,9 @@ class Store:
         return True
 
     def _prune_vectors(self) -> None:
+        # counts first (cheap at any size): only a cache that outgrew the live rows by far is read in full
+        if self._vectors.count_rows() <= 2 * max(self._chunks.count_rows(), 1000):
+            return
         live = set(self._chunks.search().select(["content_hash"]).limit(None).to_arrow()["content_hash"].to_pylist())
         cached = self._vectors.search().select(["content_hash"]).limit(None).to_arrow()["content_hash"].to_pylist()
         orphans = [h for h in cached if h not in live]
@@ -811,6 +820,17 @@ class Store:
             return
         for batch in batches(orphans):
             self._vectors.delete(sql_in("content_hash", batch))
+
+    def _indexed(self) -> list[tuple[Any, str, type]]:
+        """(table, column, index config) of every index `_ensure_indexes` keeps."""
+        return [
+            (self._chunks, "text", FTS),
+            (self._chunks, "names", FTS),
+            (self._chunks, "path", BTree),
+            (self._chunks, "key", BTree),
+            (self._files, "path", BTree),
+            (self._vectors, "content_hash", BTree),
+        ]
 
     def _tables(self) -> list[tuple[str, Any]]:
         return [
@@ -861,6 +881,14 @@ def _migrate(table: Any) -> None:
     embedded) and a vector column that may be null. Both are metadata or one cheap column, not a rewrite of rows."""
     table.add_columns({"embed": "true"})
     table.alter_columns({"path": "vector", "nullable": True})
+
+
+def _files_filter(files: Sequence[tuple[str, str]]) -> str:
+    """SQL for the rows of these (repo, path) files: one IN-list per repository, answered by the `path` index."""
+    paths_by_repo: dict[str, list[str]] = {}
+    for repo, path in files:
+        paths_by_repo.setdefault(repo, []).append(path)
+    return " OR ".join(f"(repo = {sql_str(r)} AND {sql_in('path', ps)})" for r, ps in paths_by_repo.items())
 
 
 def _open_table(db: Any, name: str, schema: pa.Schema, read_only: bool) -> Any:

@@ -13,7 +13,9 @@ What runs where:
   dead actor is restarted and its block encoded again (Ray Data's defaults for actor pools).
 - The driver commits as results stream back: new vectors into the vector cache every ``commit_chunks`` vectors,
   and the rows and records of files whose vectors are all known in batches of ``commit_chunks`` chunks, across
-  repositories (``indexer.index.write_prepared``, records after rows), then compacts once. A job leaves about
+  repositories (``indexer.index.write_prepared``, records after rows; each an append and a delete found through
+  scalar indexes, whatever the index's size), compacts every ``COMPACT_EVERY_CHUNKS`` chunks (the new rows join the
+  full-text, scalar and vector indexes incrementally) and once at the end. A job leaves about
   3 x (chunks / commit_chunks) table versions plus one or two per repository with deleted files.
 
 A driver killed with kill -9 leaves the last committed version readable; the next run finds the committed rows
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
     from indexer.store import Store
     from indexer.types import Skip
 
+COMPACT_EVERY_CHUNKS = 250_000  # rows outside the indexes are read flat by every later commit's lookup and search
 LOCAL = "local"  # `--ray` without an address: $RAY_ADDRESS if set, else a Ray started here for the job
 
 
@@ -242,6 +245,7 @@ class _Job:
         self.plans: list[RepoPlan] = []
         self.t0 = time.perf_counter()
         self.files_total = self.files_done = 0
+        self.since_compact = 0  # chunks committed since the last compaction
         self._store: Store | None = None
 
     @property
@@ -475,6 +479,10 @@ class _Committer:
                 summary.chunks_written += len(f.item.chunks)
         summary.commits += 1
         self.job.files_done += len(files)
+        self.job.since_compact += self.chunks
+        if self.job.since_compact >= COMPACT_EVERY_CHUNKS:  # new rows join the indexes: lookups stay off scans
+            self.job.store.compact(prune_vectors=False)
+            self.job.since_compact = 0
         self.ready, self.chunks = [], 0
 
 

@@ -64,3 +64,13 @@ def test_loads_without_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_a_batch_is_each_text_alone() -> None:
+    """Texts are packed one after another in one forward pass (a server batches the queries that arrive together):
+    each text's vector is the one it gets alone."""
+    encoder = load_query_encoder(default_model())
+    texts = ["x", "parse the command line flags of a subcommand", "LRU cache", "open a file " * 40]
+    together = encoder.encode(texts)
+    alone = np.concatenate([encoder.encode([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)

@@ -168,6 +168,66 @@ def test_unchanged_rows_survive_and_metadata_change_is_applied(store: Store) -> 
     assert store.chunk_at(REPO, "cmd/main.go", 1) == moved
 
 
+def test_write_path_indexes_exist(store: Store) -> None:
+    """The write path's lookups go through scalar indexes, not a scan of the table (issue 26)."""
+    indexed = {
+        kind: {(tuple(ix.columns), ix.index_type) for ix in table.list_indices()}
+        for kind, table in (("chunks", store._chunks), ("files", store._files), ("vectors", store._vectors))
+    }
+    assert {(("path",), "BTree"), (("key",), "BTree"), (("text",), "FTS"), (("names",), "FTS")} <= indexed["chunks"]
+    assert (("path",), "BTree") in indexed["files"]
+    assert (("content_hash",), "BTree") in indexed["vectors"]
+
+
+def test_a_rewrite_appends_new_rows_keeps_unchanged_ones_and_deletes_the_rest(store: Store) -> None:
+    kept = chunk("src/cache.py", "def get(self, key): return lookup", line=5, symbol="get", parent="LRUCache")
+    new = chunk("src/cache.py", "def put(self, key, value): store it", line=9, symbol="put", parent="LRUCache")
+    store.compact()  # the rows are inside the indexes now: the lookups below read the indexes
+    versions = store.stats()["versions"][table_names(MODEL)["chunks"]]
+    # the unchanged row is passed without a vector: it keeps the one it has (it is not written again)
+    store.replace_file_chunks(REPO, {"src/cache.py": [(kept, None), (new, unit(5))]})
+    rows = {c.symbol: c for c in store.chunks(REPO)}
+    assert set(rows) == {"get", "put", "parseArgs"}
+    assert [h.chunk.symbol for h in store.search_vector(unit(1), 1)] == ["get"]  # its vector survived
+    assert store.coverage().pending == 0
+    assert store.stats()["versions"][table_names(MODEL)["chunks"]] == versions + 2  # one append, one delete
+    store.replace_file_chunks(REPO, {"src/cache.py": [(kept, unit(1)), (new, unit(5))]})  # nothing changed
+    assert store.stats()["versions"][table_names(MODEL)["chunks"]] == versions + 2  # no commit at all
+
+
+def test_a_write_killed_between_append_and_delete_is_completed_by_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between its two commits a file shows old and new rows (never none); the next write of it converges."""
+    new = chunk("src/cache.py", "class LRUCache:\n    drop the oldest entry", symbol="LRUCache")
+
+    def killed(where: str) -> None:
+        raise KeyboardInterrupt("killed between the commits")
+
+    monkeypatch.setattr(store._chunks, "delete", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.replace_file_chunks(REPO, {"src/cache.py": [(new, unit(3))]})
+    monkeypatch.undo()
+    assert {c.symbol for c in store.chunks(REPO) if c.path == "src/cache.py"} == {"LRUCache", "get"}
+    assert len([c for c in store.chunks(REPO) if c.path == "src/cache.py"]) == 3  # old two + new one
+    store.replace_file_chunks(REPO, {"src/cache.py": [(new, unit(3))]})
+    assert [c.text for c in store.chunks(REPO) if c.path == "src/cache.py"] == [new.text]
+    assert store.search_text("evict", 5) == []
+
+
+def test_phase_two_vectors_reach_rows_inside_the_key_index(store: Store) -> None:
+    """set_vectors merges by key; with the key's BTREE index covering the rows (after compact) it still updates
+    them (lancedb#3515 / lance#7596: an indexed merge could report 0 updates)."""
+    later = [chunk("lib/later.py", f"def later_{i}(): return {i}", line=4 * i, symbol=f"later_{i}") for i in range(3)]
+    store.replace_file_chunks(REPO, {"lib/later.py": [(c, None) for c in later]})
+    store.compact()
+    assert store.coverage().pending == 3
+    pending = {p.content_hash: p.key for p in store.pending(REPO)}
+    store.set_vectors({pending[c.content_hash]: unit(4 + i) for i, c in enumerate(later)})
+    assert store.coverage().pending == 0
+    assert [h.chunk.symbol for h in store.search_vector(unit(6), 1)] == ["later_2"]
+
+
 def test_delete_files(store: Store) -> None:
     store.upsert_files([FileRecord(REPO, "src/cache.py", 10, 1, "h", "indexed", None)])
     store.delete_files(REPO, ["src/cache.py", "never/was.py"])

@@ -1,0 +1,263 @@
+"""Organisation scale (issue 26): what a commit and a search cost as the index grows to millions of chunks.
+
+    python benchmarks/scale.py                                   # 100k and 1M chunks, 384 dims, local disk
+    python benchmarks/scale.py --sizes 100k,1M,5M --keep /big/scale   # the issue's sizes; reuse the built indexes
+
+Synthetic indexes on local disk, built through ``Store`` (the code path every indexing run writes through):
+
+- **texts**: the chunks of this repository's own source (real code, chunked by semcode), repeated under other
+  paths (``copyNNNNN/...``, 20 chunks a file), each copy with a few words of a 50,000-word made-up vocabulary
+  appended, so the full-text index sees a realistic, growing vocabulary;
+- **vectors**: 384-d, unit length, drawn around 2,048 random centres (a clustered cloud, as real embeddings are;
+  the model is not run: 5M encodings would take days on two cores);
+- then what semcode builds past 100k rows: compaction, the full-text indexes, the scalar (BTREE) indexes of the
+  write path, and the IVF_PQ vector index.
+
+Measured, alternating between the sizes round by round in one process (these machines are noisy; read the ratios):
+
+- **commit**: a 4,096-chunk run, as the engine's writer or a distributed job's driver commits it: 205 files of 20
+  chunks change (new texts, hence new row keys, with vectors), ``Store.replace_chunks`` (vector cache lookup and
+  append, rows appended, old rows deleted) and ``Store.upsert_files``. Chunks per second, median of the rounds;
+  ``commit_ratio`` = largest size / smallest. Then each index is compacted once, as a run does at its end (the
+  runs' rows go into the full-text, scalar and vector indexes; until then they are searched flat), and timed.
+- **search**: p50/p95 of the hybrid search as ``Engine.search`` runs it (``indexer.search.candidates``: semantic,
+  lexical and names lists at once, then ``semcode.ranking.rank``), and of the semantic and lexical lists alone,
+  over the question benchmark's queries (query vectors: stored vectors with noise, so that they fall where data
+  is). The query's encoding is not included (about 10 ms on two cores, the same at any size).
+
+Object storage and the many-agents server are measured by ``benchmarks/distributed_index.py`` (moto, 100k) and
+``benchmarks/mcp_latency.py``; their fields print ``n/a`` here until this script runs them. The last line:
+``scale: commit_ratio=... hybrid_p95_ms=... s3_warm_ratio=... mcp_cpu_ms=... mcp_p95_ms=... failed=...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from indexer.search import Where, candidates  # noqa: E402
+from indexer.store import FileRecord, Store, StoredChunk  # noqa: E402
+from semcode.engine import CANDIDATE_DEPTH  # noqa: E402
+from semcode.query_terms import analyze  # noqa: E402
+from semcode.ranking import Candidates, rank  # noqa: E402
+
+MODEL_ID = "scale-benchmark@synthetic"
+DIM = 384
+PER_FILE = 20
+RUN_FILES = 205  # x 20 chunks: a 4,096-chunk run (4,100)
+CENTRES = 2048
+VOCABULARY = 50_000
+REPO = "/scale/org"
+QUESTIONS = ROOT / "benchmarks" / "questions"
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text.rstrip("km")) * scale)
+
+
+def real_chunks() -> list[StoredChunk]:
+    """This repository's own code, chunked as semcode chunks it (repo id and paths are replaced per copy)."""
+    from encoder import load_tokenizer
+    from encoder.shipped import default_model
+    from indexer.chunk_paths import chunk_paths
+    from indexer.types import FileChunks
+
+    count = load_tokenizer(default_model()).count
+    out: list[StoredChunk] = []
+    folders = [ROOT / d for d in ("semcode", "indexer", "encoder", "lsp_server", "mcp_server", "ray_index", "tests")]
+    for _root, result in chunk_paths(folders, count, root=ROOT):
+        if isinstance(result, FileChunks):
+            out.extend(StoredChunk.from_chunk(REPO, c) for c in result.chunks)
+    return out
+
+
+class Synthetic:
+    """Deterministic rows: file number -> 20 chunks (texts from the real chunks, words, vectors)."""
+
+    def __init__(self, chunks: list[StoredChunk], seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.chunks = chunks
+        self.centres = rng.standard_normal((CENTRES, DIM)).astype(np.float32)
+        self.words = [f"w{n:05d}{chr(97 + n % 26)}" for n in range(VOCABULARY)]
+
+    def file(self, number: int, edit: int = 0) -> list[tuple[StoredChunk, np.ndarray]]:
+        rng = np.random.default_rng(number * 1_000 + edit)
+        path = f"copy{number // 50:05d}/mod_{number}.py"
+        picks = rng.integers(0, len(self.chunks), PER_FILE)
+        centres = self.centres[rng.integers(0, CENTRES, PER_FILE)]
+        vectors = centres + rng.standard_normal((PER_FILE, DIM)).astype(np.float32) * 0.6
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        pairs = []
+        for i, (pick, vector) in enumerate(zip(picks, vectors, strict=True)):
+            base = self.chunks[int(pick)]
+            words = " ".join(self.words[int(w)] for w in rng.integers(0, VOCABULARY, 4))
+            text = f"{base.text}\n# {words} edit {edit}" if edit else f"{base.text}\n# {words}"
+            chunk = StoredChunk(
+                **{
+                    **base.__dict__,
+                    "path": path,
+                    "start_line": i * 10,
+                    "end_line": i * 10 + 9,
+                    "text": text,
+                    "content_hash": f"{number:09d}-{i:02d}-{edit}",
+                }
+            )
+            pairs.append((chunk, vector))
+        return pairs
+
+    def batch(self, numbers: range | list[int], edit: int = 0) -> dict[tuple[str, str], list]:
+        out = {}
+        for n in numbers:
+            pairs = self.file(n, edit)
+            out[(REPO, pairs[0][0].path)] = pairs
+        return out
+
+
+def records(files: dict[tuple[str, str], list], edit: int) -> list[FileRecord]:
+    return [FileRecord(repo, path, 1000 + edit, edit, f"{path}@{edit}", "indexed", None) for repo, path in files]
+
+
+def build(folder: Path, rows: int, synth: Synthetic, say) -> Store:
+    """The index of `rows` chunks in `folder` (reused when it holds them already)."""
+    store = Store.open(folder, MODEL_ID, DIM)
+    have = store.count_chunks()
+    files = rows // PER_FILE
+    if have >= files * PER_FILE:
+        say(f"  {folder}: {have:,} rows already")
+        return store
+    t0 = time.perf_counter()
+    since_compact = 0
+    for start in range(have // PER_FILE, files, 1000):
+        batch = synth.batch(range(start, min(files, start + 1000)))
+        store.replace_chunks(batch)
+        store.upsert_files(records(batch, 0))
+        since_compact += len(batch) * PER_FILE
+        if since_compact >= 500_000:  # as a run does on its schedule: keeps new rows inside the indexes
+            store.compact(prune_vectors=False)
+            since_compact = 0
+            say(f"  {start * PER_FILE + len(batch) * PER_FILE:,} rows, {time.perf_counter() - t0:.0f} s")
+    store.compact(prune_vectors=False)
+    t1 = time.perf_counter()
+    store.ensure_vector_index(0)
+    built = time.perf_counter() - t1
+    say(f"  {folder}: {store.count_chunks():,} rows in {t1 - t0:.0f} s, IVF_PQ index in {built:.0f} s")
+    return store
+
+
+def commit_once(store: Store, synth: Synthetic, rows: int, edit: int) -> float:
+    """Seconds for one 4,096-chunk run into `store`: 205 existing files change."""
+    rng = np.random.default_rng(edit)
+    numbers = sorted({int(n) for n in rng.integers(0, rows // PER_FILE, RUN_FILES * 2)})[:RUN_FILES]
+    batch = synth.batch(numbers, edit)
+    t0 = time.perf_counter()
+    store.replace_chunks(batch)
+    store.upsert_files(records(batch, edit))
+    return time.perf_counter() - t0
+
+
+def pcts(seconds: list[float]) -> tuple[float, float]:
+    ms = sorted(s * 1000 for s in seconds)
+    return statistics.median(ms), ms[int(0.95 * (len(ms) - 1))]
+
+
+def queries(n: int) -> list[str]:
+    out = [json.loads(line)["query"] for f in sorted(QUESTIONS.glob("*.jsonl")) for line in f.read_text().splitlines()]
+    return out[:n]
+
+
+def search_times(store: Store, texts: list[str], synth: Synthetic) -> dict[str, list[float]]:
+    rng = np.random.default_rng(7)
+    times: dict[str, list[float]] = {"hybrid": [], "semantic": [], "lexical": []}
+    for i, text in enumerate(texts):
+        vector = synth.centres[rng.integers(0, CENTRES)] + rng.standard_normal(DIM).astype(np.float32) * 0.6
+        vector /= np.linalg.norm(vector)
+        terms = analyze(text)
+        t0 = time.perf_counter()
+        found = candidates(store, text, vector, terms.name_terms, CANDIDATE_DEPTH, Where())
+        rank(terms, Candidates(found.semantic, found.lexical, found.names), 10)
+        t1 = time.perf_counter()
+        store.search_vector(vector, 10)
+        t2 = time.perf_counter()
+        store.search_text(text, 10)
+        t3 = time.perf_counter()
+        if i >= 3:  # warm-up: index files opened, plans cached
+            times["hybrid"].append(t1 - t0)
+            times["semantic"].append(t2 - t1)
+            times["lexical"].append(t3 - t2)
+    return times
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="100k,1M", help="index sizes in chunks, comma-separated (e.g. 100k,1M,5M)")
+    p.add_argument("--rounds", type=int, default=5, help="4,096-chunk runs per size (alternating)")
+    p.add_argument("--queries", type=int, default=100, help="search queries per size")
+    p.add_argument("--keep", type=Path, help="build the indexes here and keep them (reused by the next run)")
+    p.add_argument("--build-only", action="store_true", help="only build the indexes of --keep")
+    args = p.parse_args()
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+
+    def say(msg: str) -> None:
+        print(msg, flush=True)
+
+    base = args.keep or Path(tempfile.mkdtemp(prefix="semcode-scale-"))
+    base.mkdir(parents=True, exist_ok=True)
+    synth = Synthetic(real_chunks())
+    say(f"{len(synth.chunks):,} real chunks of this repository as texts; building {args.sizes} under {base}")
+    stores = {rows: build(base / f"index-{rows}", rows, synth, say) for rows in sizes}
+    if args.build_only:
+        for store in stores.values():
+            store.close()
+        return
+    try:
+        commits: dict[int, list[float]] = {rows: [] for rows in sizes}
+        for r in range(args.rounds):
+            for rows in sizes:
+                commits[rows].append(commit_once(stores[rows], synth, rows, edit=1 + r + 100 * r))
+        compacted: dict[int, float] = {}
+        for rows in sizes:  # what a run does at its end: the new rows go into the indexes (flat until then)
+            t0 = time.perf_counter()
+            stores[rows].compact(prune_vectors=False)
+            compacted[rows] = time.perf_counter() - t0
+        texts = queries(args.queries)
+        head = f"{'hybrid p50/p95':>16} {'semantic':>16} {'lexical':>16}"
+        say(f"\n{'chunks':>10} {'commit s':>9} {'chunks/s':>9} {'compact s':>9}  {head}")
+        rate: dict[int, float] = {}
+        p95: dict[int, float] = {}
+        for rows in sizes:
+            seconds = statistics.median(commits[rows])
+            rate[rows] = RUN_FILES * PER_FILE / seconds
+            t = search_times(stores[rows], texts, synth)
+            cells = {k: "{:6.1f} /{:6.1f}".format(*pcts(v)) for k, v in t.items()}
+            p95[rows] = pcts(t["hybrid"])[1]
+            say(f"{rows:>10,} {seconds:>9.3f} {rate[rows]:>9,.0f} {compacted[rows]:>9.1f}  {cells['hybrid']:>16} "
+                f"{cells['semantic']:>16} "
+                f"{cells['lexical']:>16}")  # fmt: skip
+        small, large = min(sizes), max(sizes)
+        say(f"\ncommit throughput {large:,} vs {small:,}: {rate[large] / rate[small]:.2f}x")
+        say(
+            f"scale: commit_ratio={rate[large] / rate[small]:.2f} hybrid_p95_ms={p95[large]:.1f} s3_warm_ratio=n/a "
+            "mcp_cpu_ms=n/a mcp_p95_ms=n/a failed=n/a"
+        )
+    finally:
+        for store in stores.values():
+            store.close()
+        if args.keep is None:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
