@@ -51,6 +51,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -493,6 +494,30 @@ async def idle_phase(bench: Bench, queries: int) -> Phase:
     return phase
 
 
+async def open_loop_phase(bench: Bench, rate: float, seconds: float, seed: int) -> tuple[Phase, float]:
+    """Hybrid calls arriving at `rate` a second in all (a Poisson process: exponential gaps), each from the next
+    session in turn, whether or not earlier ones have answered (an open loop: what many agents do to a shared
+    server). (calls, server CPU ms per call)."""
+    say(f"\n== open loop: hybrid calls at {rate:g}/s over {len(bench.clients)} sessions for {seconds:g} s ==")
+    rng = np.random.default_rng(seed)
+    tasks = []
+    server0, t0 = proc_cpu(bench.server_pid), time.perf_counter()
+    at, k = 0.0, 0
+    while at < seconds:
+        delay = t0 + at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        client = bench.clients[k % len(bench.clients)]
+        tasks.append(asyncio.ensure_future(bench.call(client, QUERIES[(k * 7) % len(QUERIES)], "hybrid")))
+        k += 1
+        at += float(rng.exponential(1.0 / rate))
+    calls = list(await asyncio.gather(*tasks))
+    wall, cpu = time.perf_counter() - t0, proc_cpu(bench.server_pid) - server0
+    per_call = 1000 * cpu / max(1, len(calls))
+    say(f"  {summary_line(calls)}; {len(calls) / wall:.1f} calls/s; server CPU {per_call:.1f} ms per call")
+    return Phase(calls, [Block("hybrid", len(calls), wall, cpu, 0.0)]), per_call
+
+
 async def during_phase(
     bench: Bench, args: argparse.Namespace, model: str, index_dir: Path, repo_dir: Path, log_path: Path
 ) -> tuple[Phase, int, float]:
@@ -658,11 +683,29 @@ async def run(args: argparse.Namespace, tmp: Path) -> None:
                 bench = Bench(clients, server.pid, args.call_timeout)
                 say(f"  {url}: {len(clients)} sessions; {await index_status(clients[0])}")
                 phases["idle"] = await idle_phase(bench, args.queries)
-                phases["during indexing"], left_out, index_secs = await during_phase(
-                    bench, args, model, index_dir, repo_dir, tmp / "index.log"
-                )
+                if args.rate:
+                    phases["open loop"], _cpu_ms = await open_loop_phase(bench, args.rate, args.seconds, args.seed)
+                if not args.no_indexing:
+                    phases["during indexing"], left_out, index_secs = await during_phase(
+                        bench, args, model, index_dir, repo_dir, tmp / "index.log"
+                    )
         finally:
             stop(server)
+    if args.json:
+        figures = {"chunks": chunks, "clients": args.clients, "rate": args.rate}
+        for name, phase in phases.items():
+            hybrid = pcts([c for c in phase.calls if c.mode == "hybrid"])
+            blocks = [b for b in phase.blocks if b.mode == "hybrid"]
+            figures[name] = {
+                "hybrid_p50_ms": hybrid[0] if hybrid else None,
+                "hybrid_p95_ms": hybrid[1] if hybrid else None,
+                "calls": len(phase.calls),
+                "failed": sum(not c.ok for c in phase.calls),
+                "server_cpu_ms_per_hybrid_call": 1000
+                * sum(b.server_cpu for b in blocks)
+                / max(1, sum(b.calls for b in blocks)),
+            }
+        Path(args.json).write_text(json.dumps(figures, indent=1))
     failed = sum(not c.ok for phase in phases.values() for c in phase.calls)
     if failed or server.returncode not in (0, -signal.SIGINT):
         say(f"  server exit status {server.returncode}; the end of its log ({server_log}):\n{log_tail(server_log)}")
@@ -697,6 +740,10 @@ def main() -> None:
     p.add_argument(
         "--index-timeout", type=float, default=1200.0, help="seconds the phase 2 indexer may run (default: %(default)s)"
     )
+    p.add_argument("--rate", type=float, default=0.0, help="also an open loop of hybrid calls at this rate (calls/s)")
+    p.add_argument("--seconds", type=float, default=30.0, help="length of the open loop (default: %(default)s)")
+    p.add_argument("--no-indexing", action="store_true", help="skip the phase during a full index")
+    p.add_argument("--json", default=None, help="write the figures (hybrid p50/p95, failed, CPU per call) here")
     args = p.parse_args()
     t = time.perf_counter()
     if args.keep:

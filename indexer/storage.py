@@ -28,6 +28,7 @@ import contextlib
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -266,6 +267,38 @@ class Location:
         with self._errors("measure the index"):
             infos = fs.get_file_info(FileSelector(base, allow_not_found=True, recursive=True))
         return sum(i.size or 0 for i in infos if i.type == FileType.File)
+
+    def files(self, under: str = "", *, recursive: bool = True) -> dict[str, tuple[int, int]]:
+        """Every file or object below this location (or below its `under` folder; only the top level's with
+        `recursive` False): path relative to this location -> (size, mtime in ns). A local folder or an object
+        store alike ({} when there is nothing)."""
+        from pyarrow.fs import FileSelector, FileType, LocalFileSystem
+
+        fs, base = (LocalFileSystem(), os.path.abspath(self.uri)) if not self.remote else self._fs()
+        start = f"{base}/{under}".rstrip("/") if under else base
+        with self._errors("list the index"):
+            infos = fs.get_file_info(FileSelector(start, allow_not_found=True, recursive=recursive))
+        out = {}
+        for info in infos:
+            if info.type == FileType.File:
+                mtime = info.mtime_ns if info.mtime_ns is not None else 0
+                out[info.path[len(base) :].lstrip("/")] = (int(info.size or 0), int(mtime))
+        return out
+
+    def download(self, name: str, dest: Path) -> int:
+        """Copy the object `name` under this location to the local file `dest` (written whole: a temporary file,
+        then renamed; private to this user). Returns the bytes copied."""
+        fs, base = self._fs()
+        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        copied = 0
+        with self._errors(f"read {name}"), fs.open_input_stream(f"{base}/{name}") as src:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+            with os.fdopen(fd, "wb") as out:
+                while block := src.read(8 << 20):
+                    out.write(block)
+                    copied += len(block)
+        os.replace(tmp, dest)
+        return copied
 
     def remove(self) -> None:
         """Delete everything at this location (callers check first that it is an index: ``identity.delete_index``)."""

@@ -30,7 +30,9 @@ References: LanceDB Python API (``Table.merge_insert``, ``Table.optimize``, ``la
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+import threading
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -43,9 +45,12 @@ import pyarrow as pa
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.lancedb_import import FTS, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
+from indexer.read_cache import CHECK_INTERVAL_S, Mirror, TooBig
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, Coverage, StoreError
+
+log = logging.getLogger(__name__)
 
 # With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
 # LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
@@ -254,6 +259,9 @@ class Store:
         self._vectors = tables["vectors"]
         self._files = tables["files"]
         self._names = table_names(model_id)
+        self.copy: Mirror | None = None  # the local read cache this read-only store serves from, once it is whole
+        self.serving_copy = False
+        self._stop_refresh = threading.Event()
         self._only_repo: tuple[int, str | None] | None = None  # (chunk table version, its only repo)
         self._coverage: dict[str | None, tuple[int, Coverage]] = {}  # repo -> (chunk table version, its coverage)
 
@@ -269,6 +277,7 @@ class Store:
         read_consistency_interval: timedelta | None = timedelta(0),
         storage_options: Mapping[str, str] | None = None,
         read_only: bool = False,
+        read_cache: Mirror | None = None,
     ) -> Store:
         """Open (creating as needed) the index at `uri` for `model_id` with vectors of size `dim`. `uri`: a local
         folder or an object-store URI (``s3://bucket/prefix``, reached with `storage_options` and the environment,
@@ -277,7 +286,9 @@ class Store:
         `read_consistency_interval` 0 makes every read see commits by other processes (a cheap manifest check on a
         local disk); None never re-checks. `read_only` writes nothing (no marker, table or full-text index is
         created: an index another process maintains, maybe with read-only credentials) and refuses an index that
-        has no tables of this model."""
+        has no tables of this model. `read_cache`: with `read_only`, an index on object storage is copied to that
+        local read cache in the background and served from the copy once it is whole, the copy kept up to date
+        (``indexer/read_cache.py``); until then, and when the index is larger than the cache, from the store."""
         where = location(uri, storage_options)
         root = where.root
         if read_only:
@@ -312,6 +323,8 @@ class Store:
                 )
             tables[kind] = table
         store = cls(where, db, model_id, dim, tables, legacy=legacy)
+        if read_only and read_cache is not None and where.remote:
+            store._serve_from_copy(read_cache)
         if not read_only:
             update_marker(where, lambda m: m.setdefault("models", {}).update({model_id: dim}))
             store._ensure_indexes()
@@ -325,7 +338,56 @@ class Store:
     def close(self) -> None:
         """Release the table handles (the sync LanceDB 0.40 connection has no close; commits are already durable).
         The Store must not be used afterwards."""
+        self._stop_refresh.set()
         self._chunks = self._vectors = self._files = self._db = None
+
+    # -- the read cache of an index on object storage ----------------------------------------------------------
+
+    def _serve_from_copy(self, copy: Mirror) -> None:
+        """Serve reads from `copy` once it is whole (at once when an earlier process left one, which the first
+        refresh then brings up to date), and keep it up to date every ``CHECK_INTERVAL_S`` on a thread."""
+        self.copy = copy
+        if copy.ready():
+            try:
+                self._switch_to_copy()
+            except Exception as e:  # a damaged copy: the refresh fetches what is missing, then switches
+                log.warning("read cache of %s: %s", self.location.uri, describe(e))
+        threading.Thread(target=self._refresh_copy, name="semcode-read-cache", daemon=True).start()
+
+    def _refresh_copy(self) -> None:
+        copy = self.copy
+        assert copy is not None
+        wait = 0.0
+        while not self._stop_refresh.wait(wait):
+            wait = CHECK_INTERVAL_S
+            try:
+                if self.serving_copy and not copy.changed():
+                    continue
+                report = copy.sync()
+                if not self.serving_copy and not self._stop_refresh.is_set():
+                    self._switch_to_copy()
+                    log.info(
+                        "read cache of %s: %.2f GiB copied in %.1f s; served from %s",
+                        self.location.uri, report.fetched_bytes / 2**30, report.seconds, copy.local,
+                    )  # fmt: skip
+            except TooBig as e:
+                log.warning("read cache: %s", e)
+                return
+            except Exception as e:  # the object store out of reach: the copy (or the store) keeps serving
+                log.warning("read cache of %s: %s", self.location.uri, describe(e, self.location.options))
+
+    def _switch_to_copy(self) -> None:
+        assert self.copy is not None
+        db = lancedb.connect(self.copy.local, read_consistency_interval=timedelta(0))
+        schemas = {"chunks": _chunk_schema(self.dim), "vectors": _vector_schema(self.dim), "files": _file_schema()}
+        if self.legacy:
+            schemas["chunks"] = _legacy_chunk_schema(self.dim)
+        tables = {kind: _open_table(db, name, schemas[kind], True) for kind, name in self._names.items()}
+        if self._stop_refresh.is_set():
+            return
+        self._db, self._chunks, self._vectors, self._files = db, tables["chunks"], tables["vectors"], tables["files"]
+        self.serving_copy = True
+        self.copy.touch()
 
     def __enter__(self) -> Store:
         return self

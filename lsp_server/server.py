@@ -42,11 +42,14 @@ from pygls.uris import from_fs_path, to_fs_path
 from indexer.coverage import Coverage
 from semcode.engine import Engine
 from semcode.query import SearchQuery
+from semcode.search_gate import Busy
 from semcode.workspace import Folder
 
 from .convert import field, hit_json, limit_of, line_of, origin_json, search_query, str_list, symbol_information
 from .options import Options, parse
 from .protocol import AnsweringProtocol, ExpectedErrorsOneLine, MessagingServer, ProgressReporter
+
+REQUEST_FAILED = -32803  # LSP's RequestFailed: a well-formed request the server could not answer now
 
 if TYPE_CHECKING:  # LanceDB and torch load in the background after `initialize` has been answered
     from indexer.index import IndexReport
@@ -400,6 +403,8 @@ async def semcode_search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
         raise JsonRpcException(f"semcode/search: no model loaded; {q.mode} search needs one")
     try:
         hits = await _search(ls, q)
+    except Busy as e:  # a shared index's server at capacity: LSP's RequestFailed, the client may retry
+        raise JsonRpcException(f"semcode/search: {e}", code=REQUEST_FAILED) from e
     except ValueError as e:  # e.g. a glob the store cannot translate
         raise JsonRpcInvalidParams(f"semcode/search: {e}") from e
     out = {"results": [hit_json(h, q.mode) for h in hits], "index": ls.summary()}
@@ -421,6 +426,8 @@ async def semcode_related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
     await _flush(ls, uri)  # an open document's latest text is indexed first: the query chunk is the buffer's
     try:
         chunk, hits = await _query(ls, ls.engine.related, ws, rel, line, limit, languages=languages)
+    except Busy as e:
+        raise JsonRpcException(f"semcode/related: {e}", code=REQUEST_FAILED) from e
     except ValueError as e:  # past a limit of semcode.limits (e.g. a language semcode does not know)
         raise JsonRpcInvalidParams(f"semcode/related: {e}") from e
     out = {"results": [hit_json(h, "related") for h in hits], "chunk": origin_json(chunk), "index": ls.summary()}

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .engine import Engine
     from .lines import Lines
     from .query import EmptyFilter, SearchQuery
+    from .search_gate import Busy
     from .settings import Settings, configured_model
     from .workspace import Folder, PathOutside
 
@@ -28,7 +29,7 @@ _LAZY = {
     "Hit": "api", "Hits": "api", "Index": "api", "RepositoryStatus": "api", "Status": "api", "UpdateSummary": "api",
     "open": "api",
     "Engine": "engine", "Lines": "lines", "SearchQuery": "query", "EmptyFilter": "query", "Settings": "settings",
-    "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace",
+    "configured_model": "settings", "Folder": "workspace", "PathOutside": "workspace", "Busy": "search_gate",
 }  # fmt: skip
 
 
@@ -39,6 +40,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "Busy",
     "EmptyFilter",
     "Engine",
     "Folder",

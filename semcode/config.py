@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - a Python built without it
     from hashlib import blake2b
 
 MODEL_ENV = "SEMCODE_MODEL"
+READ_CACHE_ENV = "SEMCODE_READ_CACHE_GB"  # the read cache of object-store indexes: its size; 0 turns it off
+READ_CACHE_GB = 10.0
 MAX_FILE_MB = 2.0  # files over this many MB are skipped with a reason
 DEBOUNCE_S = 0.3  # a file must be quiet this long before the watcher re-indexes it
 _XDG = {"config": ("XDG_CONFIG_HOME", ".config"), "cache": ("XDG_CACHE_HOME", ".cache")}
@@ -107,6 +109,20 @@ def configured_model(explicit: str | None) -> str:
     from encoder.shipped import default_model
 
     return str(default_model())
+
+
+def read_cache() -> tuple[Path, int]:
+    """(folder, bytes) of the local read cache that serving processes keep of indexes on object storage
+    (``indexer/read_cache.py``): ``$SEMCODE_READ_CACHE_GB`` -> ``read_cache_gb`` in ``config_file()`` -> 10 GB;
+    0 turns it off. Raises ValueError for a value that is not a number >= 0."""
+    value: Any = os.environ.get(READ_CACHE_ENV, "").strip() or read_config().get("read_cache_gb", READ_CACHE_GB)
+    try:
+        gb = float(value)
+    except (TypeError, ValueError):
+        gb = -1.0
+    if not gb >= 0:
+        raise ValueError(f"read_cache_gb ({READ_CACHE_ENV}) must be a number of GB >= 0 (0: no read cache)")
+    return user_dir("cache") / "object-cache", int(gb * 2**30)
 
 
 def indexes_dir() -> Path:

@@ -31,7 +31,8 @@ from .limits import (
 )
 from .lines import Lines, cut_lines, source_lines
 from .query import EmptyFilter, SearchQuery
-from .query_vectors import QueryVectors
+from .query_vectors import QueryBatcher, QueryVectors
+from .search_gate import SearchGate, shared_gate
 from .settings import Settings
 from .workspace import Folder, PathOutside, check_length
 from .writer import Writer, result
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from encoder.tokenize import TextTokenizer
     from indexer.coverage import Coverage
     from indexer.index import IndexOptions, IndexReport, Progress
+    from indexer.read_cache import Mirror
     from indexer.search import Where
     from indexer.storage import Location
     from indexer.store import Hit, Store, StoredChunk
@@ -85,6 +87,9 @@ class Engine:
         self._tokenizer: TextTokenizer | None = None
         self._query_lock = threading.Lock()
         self._query_vectors = QueryVectors()
+        # queries arriving together are encoded in one batch, by whichever encoder is current when it runs
+        self._query_batcher = QueryBatcher(lambda texts: self.query_encoder().encode(texts, kind="query"))
+        self.gate: SearchGate = shared_gate()  # searches at once and waiting, for the whole process
         self._model: str | None = None
         self._stores: dict[str, Store] = {}  # index folder -> its store
         self._lock = threading.RLock()  # encoder loading, store opening
@@ -235,12 +240,23 @@ class Engine:
         from indexer.store import Store
 
         where, read_only = self.location(index_dir), self.read_only
+        copy = self._read_cache(where) if read_only and where.remote else None
         if self.encoder is not None:
-            return Store.open(where, model_id=self.encoder.name, dim=self.encoder.dim, read_only=read_only)
+            return Store.open(where, self.encoder.name, self.encoder.dim, read_only=read_only, read_cache=copy)
         from encoder.load import read_tokenizer_files
 
         config, _, _ = read_tokenizer_files(self.model)  # the vector size without loading the weights
-        return Store.open(where, model_id=self.model_id(), dim=config.hidden_size, read_only=read_only)
+        return Store.open(where, self.model_id(), config.hidden_size, read_only=read_only, read_cache=copy)
+
+    def _read_cache(self, where: Location) -> Mirror | None:
+        """The local read cache of a read-only index on object storage (``semcode.config.read_cache``; None when
+        it is turned off)."""
+        from indexer.read_cache import Mirror
+
+        from .config import read_cache
+
+        folder, max_bytes = read_cache()
+        return Mirror(where, folder, max_bytes) if max_bytes > 0 else None
 
     # -- writes (on the writer thread) ----------------------------------------------------------------------------
 
@@ -473,7 +489,12 @@ class Engine:
         (best per chunk). ``repo`` keeps the rows of that repository id only; ``everywhere`` keeps every repository
         in the opened indexes, served or not (``semcode search`` without ``--repo``). Before each search, `stop()` is
         checked (True: return []) and the deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A
-        broken glob raises ValueError before any search runs. The query is encoded once (``query_vector``)."""
+        broken glob raises ValueError before any search runs. The query is encoded once (``query_vector``). The
+        search waits for a turn of the process's ``SearchGate`` (``Busy`` when too many are waiting)."""
+        with self.gate.slot():
+            return self._search(q, repo, everywhere, stop, deadline_s)
+
+    def _search(self, q: SearchQuery, repo: str | None, everywhere: bool, stop: Stop, deadline_s: float) -> list[Hit]:
         deadline = Deadline(deadline_s)
         scopes = self._scopes(repo, everywhere)
         if not scopes:
@@ -613,7 +634,7 @@ class Engine:
         encoder = self.query_encoder()
         key = (type(encoder).__name__, str(encoder.name), query)  # (the NumPy encoder until torch's has loaded)
         if (vector := self._query_vectors.get(key)) is None:
-            vector = encoder.encode([model_text(query, encoder.tokenizer.count)], kind="query")[0]
+            vector = self._query_batcher.encode(model_text(query, encoder.tokenizer.count))
             self._query_vectors.put(key, vector)
         return vector
 
@@ -659,10 +680,11 @@ class Engine:
             return None, []
         exclude = (glob[1:],) if glob and glob.startswith("!") else ()
         glob = None if exclude else glob
-        return related(
-            store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob, exclude=exclude,
-            encode=self._document_vector,
-        )  # fmt: skip
+        with self.gate.slot():
+            return related(
+                store, folder.repo, rel, line, limit, languages=list(langs or []) or None, path_glob=glob,
+                exclude=exclude, encode=self._document_vector,
+            )  # fmt: skip
 
     def why_no_chunk(self, folder: Folder, rel: str, line: int) -> str:
         """What was wrong when ``related`` found no chunk at `rel`:`line` (0-based): no index, no such file, a file

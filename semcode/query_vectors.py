@@ -47,7 +47,9 @@ class QueryBatcher:
     holds the queries that arrived during the previous one. `encode_many` maps a list of texts to their vectors, in
     order; an error in it is raised in every caller of that batch."""
 
-    def __init__(self, encode_many: Callable[[list[str]], Sequence[np.ndarray]], max_batch: int = 64) -> None:
+    def __init__(
+        self, encode_many: Callable[[list[str]], Sequence[np.ndarray] | np.ndarray], max_batch: int = 64
+    ) -> None:
         self._encode_many = encode_many
         self.max_batch = max_batch
         self._cond = threading.Condition()
@@ -68,7 +70,7 @@ class QueryBatcher:
             others = [q for q in self._waiting if q is not mine]
             batch, self._waiting = [mine, *others[: self.max_batch - 1]], others[self.max_batch - 1 :]
         try:
-            vectors: Sequence[np.ndarray] | None = self._encode_many([q.text for q in batch])
+            vectors: Sequence[np.ndarray] | np.ndarray | None = self._encode_many([q.text for q in batch])
             error: BaseException | None = None
         except BaseException as e:  # (every caller of the batch raises it)
             vectors, error = None, e

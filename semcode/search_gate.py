@@ -3,9 +3,10 @@
 A server of many clients (MCP over HTTP, the CLI daemon, a language server on a shared index) gets requests on as
 many threads as it has clients. Run all at once, they contend for the cores (each search also runs its candidate
 lists in parallel, and LanceDB has threads of its own), so every answer slows down together and CPU goes to
-switching threads. ``SearchGate`` lets ``running`` searches run (default: one per core) and ``waiting`` more wait
-their turn in arrival order; a request past those is refused with ``Busy`` ("retry in a moment") instead of
-slowing everyone, as is one that waited longer than ``max_wait_s``.
+switching threads. ``SearchGate`` lets ``running`` searches run (default: one per core) and ``waiting`` more
+(default: 16 per core, about half a second of work at 2 cores) wait their turn in arrival order; a request past
+those is refused with ``Busy`` ("retry in a moment") instead of slowing everyone, as is one that waited longer
+than ``max_wait_s``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 
-class Busy(RuntimeError):
-    """The server is at capacity: the client should retry in a moment. Its message says so."""
+class Busy(ValueError):
+    """The server is at capacity: the client should retry in a moment. Its message says so. A ValueError, as
+    ``SearchTimeout`` is: every front door answers one with its message as the request's error (MCP: a tool error;
+    the daemon: an expected error; the language server: a failed request)."""
 
 
 class SearchGate:
@@ -26,7 +30,7 @@ class SearchGate:
 
     def __init__(self, running: int | None = None, waiting: int | None = None, max_wait_s: float = 10.0) -> None:
         self.running = max(1, running or os.cpu_count() or 1)
-        self.waiting = max(0, 8 * self.running if waiting is None else waiting)
+        self.waiting = max(0, 16 * self.running if waiting is None else waiting)
         self.max_wait_s = max_wait_s
         self._cond = threading.Condition()
         self._active = 0
@@ -62,3 +66,9 @@ class SearchGate:
             with self._cond:
                 self._active -= 1
                 self._cond.notify_all()
+
+
+@cache
+def shared_gate() -> SearchGate:
+    """The gate of this process: every engine in it (a daemon serves many indexes) shares the cores."""
+    return SearchGate()
