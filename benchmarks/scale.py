@@ -34,8 +34,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -178,7 +181,7 @@ def queries(n: int) -> list[str]:
     return out[:n]
 
 
-def search_times(store: Store, texts: list[str], synth: Synthetic) -> dict[str, list[float]]:
+def search_times(store: Store, texts: list[str], synth: Synthetic, warm_up: int = 3) -> dict[str, list[float]]:
     rng = np.random.default_rng(7)
     times: dict[str, list[float]] = {"hybrid": [], "semantic": [], "lexical": []}
     for i, text in enumerate(texts):
@@ -193,11 +196,115 @@ def search_times(store: Store, texts: list[str], synth: Synthetic) -> dict[str, 
         t2 = time.perf_counter()
         store.search_text(text, 10)
         t3 = time.perf_counter()
-        if i >= 3:  # warm-up: index files opened, plans cached
+        if i >= warm_up:  # warm-up: index files opened, plans cached
             times["hybrid"].append(t1 - t0)
             times["semantic"].append(t2 - t1)
             times["lexical"].append(t3 - t2)
     return times
+
+
+# -------------------------------------------------------------------------------------------- object storage
+
+
+def s3_server(kind: str, port: int, folder: Path) -> tuple[subprocess.Popen, str]:
+    """(process, endpoint) of an S3 server on loopback: ministack (its own venv: it pins a botocore of its own,
+    made in `folder` on first use) or moto (semcode's dev extra)."""
+    if kind == "ministack":
+        venv = folder / "ministack-venv"
+        if not (venv / "bin" / "ministack").exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "ministack"], check=True)
+        env = os.environ | {"GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1"}
+        cmd = [str(venv / "bin" / "ministack")]
+    else:
+        env, cmd = (
+            dict(os.environ),
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        )
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    end = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None or time.monotonic() > end:
+            raise SystemExit(f"{kind} did not start on port {port}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+
+
+def s3_figures(kind: str, local: Path, rows: int, texts: list[str], synth: Synthetic, say) -> dict[str, float]:
+    """The index in `local` uploaded to an S3 server on loopback; first query and warm p95 from it directly and
+    through the read cache, against the local index's p95 in the same run."""
+    import pyarrow.fs as pafs
+
+    from indexer.read_cache import Mirror
+    from indexer.storage import location
+
+    port = free_port()
+    work = Path(tempfile.mkdtemp(prefix="semcode-scale-s3-"))
+    proc, endpoint = s3_server(kind, port, Path(tempfile.gettempdir()))
+    try:
+        options = {"aws_endpoint": endpoint, "aws_region": "us-east-1", "aws_access_key_id": "scale",
+                   "aws_secret_access_key": "scale", "allow_http": "true"}  # fmt: skip
+        fs = pafs.S3FileSystem(access_key="scale", secret_key="scale", region="us-east-1",
+                               endpoint_override=endpoint, scheme="http", allow_bucket_creation=True)  # fmt: skip
+        fs.create_dir("scale")
+        t0 = time.perf_counter()
+        pafs.copy_files(str(local), "scale/index", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
+        size = location(str(local)).size()
+        say(f"  {kind}: {size / 2**30:.2f} GiB uploaded in {time.perf_counter() - t0:.0f} s")
+        uri = "s3://scale/index"
+        out: dict[str, float] = {}
+        t0 = time.perf_counter()
+        direct = Store.open(uri, MODEL_ID, DIM, storage_options=options, read_only=True)
+        search_times(direct, texts[:1], synth, warm_up=0)
+        out["first_direct_ms"] = (time.perf_counter() - t0) * 1000
+        out["direct_p95_ms"] = pcts(search_times(direct, texts[:23], synth)["hybrid"])[1]
+        direct.close()
+        copy = Mirror(location(uri, options), work / "cache", max_bytes=4 * size)
+        t0 = time.perf_counter()
+        cached = Store.open(uri, MODEL_ID, DIM, storage_options=options, read_only=True, read_cache=copy)
+        search_times(cached, texts[:1], synth, warm_up=0)
+        out["first_cached_ms"] = (time.perf_counter() - t0) * 1000
+        while not cached.serving_copy:
+            time.sleep(0.1)
+        out["copy_s"] = time.perf_counter() - t0
+        localstore = Store.open(local, MODEL_ID, DIM, read_only=True)
+        cached_t, local_t = [], []
+        for _ in range(2):  # alternating, so both see the same machine
+            cached_t += search_times(cached, texts, synth)["hybrid"]
+            local_t += search_times(localstore, texts, synth)["hybrid"]
+        out["cached_p95_ms"], out["local_p95_ms"] = pcts(cached_t)[1], pcts(local_t)[1]
+        cached.close()
+        localstore.close()
+        return out
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mcp_figures(rate: float, seconds: float, say) -> dict[str, float]:
+    """benchmarks/mcp_latency.py at 100k chunks, 16 sessions, an open loop at `rate` calls/s (its own process)."""
+    out = Path(tempfile.mkdtemp(prefix="semcode-scale-mcp-")) / "mcp.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "mcp_latency.py"), "--chunks", "100000", "--clients", "16"]
+    cmd += ["--queries", "5", "--rate", str(rate), "--seconds", str(seconds), "--no-indexing", "--json", str(out)]
+    say(f"\n$ {' '.join(cmd[1:])}")
+    subprocess.run(cmd, check=True)
+    figures = json.loads(out.read_text())
+    loop = figures["open loop"]
+    return {
+        "cpu_ms": float(loop["server_cpu_ms_per_hybrid_call"]),
+        "p95_ms": float(loop["hybrid_p95_ms"] or float("nan")),
+        "failed": float(loop["failed"]),
+    }
 
 
 def main() -> None:
@@ -207,6 +314,11 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=100, help="search queries per size")
     p.add_argument("--keep", type=Path, help="build the indexes here and keep them (reused by the next run)")
     p.add_argument("--build-only", action="store_true", help="only build the indexes of --keep")
+    p.add_argument("--s3", choices=["ministack", "moto", "none"], default="ministack",
+                   help="S3 server on loopback for the object-storage figures (default: %(default)s)")  # fmt: skip
+    p.add_argument("--s3-size", default="1M", help="index size served from S3 (one of --sizes; default: %(default)s)")
+    p.add_argument("--mcp-rate", type=float, default=20.0, help="open-loop calls/s of the MCP part (0: skip it)")
+    p.add_argument("--mcp-seconds", type=float, default=30.0, help="length of the MCP open loop")
     args = p.parse_args()
     sizes = [parse_size(s) for s in args.sizes.split(",")]
 
@@ -248,9 +360,23 @@ def main() -> None:
                 f"{cells['lexical']:>16}")  # fmt: skip
         small, large = min(sizes), max(sizes)
         say(f"\ncommit throughput {large:,} vs {small:,}: {rate[large] / rate[small]:.2f}x")
+        s3_ratio = "n/a"
+        s3_rows = parse_size(args.s3_size)
+        if args.s3 != "none" and s3_rows in stores:
+            stores[s3_rows].close()
+            s3 = s3_figures(args.s3, base / f"index-{s3_rows}", s3_rows, texts, synth, say)
+            say(f"  from {args.s3} at {s3_rows:,} chunks: first query {s3['first_direct_ms']:.0f} ms (direct), "
+                f"{s3['first_cached_ms']:.0f} ms (cache being filled; whole after {s3['copy_s']:.0f} s); warm "
+                f"hybrid p95: direct {s3['direct_p95_ms']:.1f} ms, cached {s3['cached_p95_ms']:.1f} ms, local disk "
+                f"{s3['local_p95_ms']:.1f} ms")  # fmt: skip
+            s3_ratio = f"{s3['cached_p95_ms'] / s3['local_p95_ms']:.2f}"
+        mcp = {"cpu_ms": float("nan"), "p95_ms": float("nan"), "failed": float("nan")}
+        if args.mcp_rate > 0:
+            mcp = mcp_figures(args.mcp_rate, args.mcp_seconds, say)
         say(
-            f"scale: commit_ratio={rate[large] / rate[small]:.2f} hybrid_p95_ms={p95[large]:.1f} s3_warm_ratio=n/a "
-            "mcp_cpu_ms=n/a mcp_p95_ms=n/a failed=n/a"
+            f"scale: commit_ratio={rate[large] / rate[small]:.2f} hybrid_p95_ms={p95[large]:.1f} "
+            f"s3_warm_ratio={s3_ratio} mcp_cpu_ms={mcp['cpu_ms']:.1f} mcp_p95_ms={mcp['p95_ms']:.1f} "
+            f"failed={mcp['failed']:.0f}"
         )
     finally:
         for store in stores.values():

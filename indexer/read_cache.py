@@ -25,6 +25,7 @@ user, and checked against the object store's manifests (a new version is fetched
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import logging
@@ -45,6 +46,10 @@ GRACE_S = 60.0  # a file gone from the object store stays this long in the copy 
 FETCH_THREADS = 8  # objects fetched at once (I/O bound)
 STATE = "semcode-mirror.json"  # in each copy: what was fetched, when used, what went missing remotely
 DEFAULT_MAX_BYTES = 10 << 30
+# set when the interpreter exits (before pyarrow finalizes S3: atexit runs last registered first): a refresh
+# thread still running then stops without a word
+EXITING = threading.Event()
+atexit.register(EXITING.set)
 
 
 class TooBig(Exception):

@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.lancedb_import import FTS, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
-from indexer.read_cache import CHECK_INTERVAL_S, Mirror, TooBig
+from indexer.read_cache import CHECK_INTERVAL_S, EXITING, Mirror, TooBig
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, Coverage, StoreError
@@ -358,7 +358,7 @@ class Store:
         copy = self.copy
         assert copy is not None
         wait = 0.0
-        while not self._stop_refresh.wait(wait):
+        while not self._stop_refresh.wait(wait) and not EXITING.is_set():
             wait = CHECK_INTERVAL_S
             try:
                 if self.serving_copy and not copy.changed():
@@ -374,6 +374,8 @@ class Store:
                 log.warning("read cache: %s", e)
                 return
             except Exception as e:  # the object store out of reach: the copy (or the store) keeps serving
+                if self._stop_refresh.is_set() or EXITING.is_set():
+                    return
                 log.warning("read cache of %s: %s", self.location.uri, describe(e, self.location.options))
 
     def _switch_to_copy(self) -> None:
