@@ -52,7 +52,7 @@ from benchmarks.common import ms_pcts, say
 from benchmarks.index_cases import kill_every, many_small_files
 from indexer.discover import DiscoverOptions, discover
 from indexer.index import IndexOptions, Progress, index_repository, repo_id, update_files
-from indexer.store import NPROBES, REFINE_FACTOR, Hit, Store, StoredChunk
+from indexer.store import NPROBES, Hit, Store, StoredChunk, refine_factor
 from indexer.types import Skip
 
 DEFAULT_PACKAGES = "json,email,http,logging,asyncio,unittest"
@@ -456,7 +456,7 @@ def vector_index(
         content_recall.append(len({h.chunk.content_hash for h in got} & want_content) / max(1, len(want_content)))
     say(
         f"  recall@{limit} of IVF_PQ against flat search, same queries "
-        f"(nprobes {NPROBES}, refine_factor {REFINE_FACTOR}):\n"
+        f"(nprobes {NPROBES}, refine_factor {refine_factor(limit)}):\n"
         f"    exact rows: mean {np.mean(rows_recall):.3f}, min {np.min(rows_recall):.3f} (fraction)\n"
         f"    distinct chunk contents (a noisy copy counts as its original): mean {np.mean(content_recall):.3f}, "
         f"min {np.min(content_recall):.3f} (fraction)"

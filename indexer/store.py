@@ -52,10 +52,18 @@ from indexer.types import Chunk, Coverage, StoreError
 
 log = logging.getLogger(__name__)
 
-# With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit).
-# LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real embeddings at 100k rows.
+# With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit, at
+# least REFINE_ROWS of them). LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real
+# embeddings at 100k rows; 100 re-ranked rows (10 x 10) gave what flat search gives. A ranked search reads 40 deep:
+# 3 x 40 rows keep that, at 16 -> 10 ms of CPU a query (benchmarks/scale.py's index: recall@40 0.998 either way).
 NPROBES = 32
-REFINE_FACTOR = 10
+REFINE_FACTOR = 10  # at limit 10
+REFINE_ROWS = 100
+
+
+def refine_factor(limit: int) -> int:
+    """How many times `limit` candidates an IVF_PQ search re-ranks by exact distance: at least REFINE_ROWS rows."""
+    return max(2, min(REFINE_FACTOR, -(-REFINE_ROWS // max(1, limit))))
 
 
 @dataclass(frozen=True)
@@ -704,7 +712,7 @@ class Store:
         if limit <= 0:
             return []
         query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
-        query = query.nprobes(NPROBES).refine_factor(REFINE_FACTOR)  # used only once a vector index exists
+        query = query.nprobes(NPROBES).refine_factor(refine_factor(limit))  # used only once a vector index exists
         where = search_filter(repo, languages, path_glob, exclude)
         if where:
             query = query.where(where, prefilter=True)

@@ -68,7 +68,12 @@ class SearchGate:
                 self._cond.notify_all()
 
 
+SEARCHES_ENV = "SEMCODE_SEARCHES"  # searches at once (default: the cores); e.g. 1 where other work needs a core
+
+
 @cache
 def shared_gate() -> SearchGate:
-    """The gate of this process: every engine in it (a daemon serves many indexes) shares the cores."""
-    return SearchGate()
+    """The gate of this process: every engine in it (a daemon serves many indexes) shares the cores. Its size:
+    ``$SEMCODE_SEARCHES`` (searches at once; a value that is not a whole number >= 1 is ignored), else the cores."""
+    value = os.environ.get(SEARCHES_ENV, "").strip()
+    return SearchGate(int(value) if value.isdigit() and int(value) >= 1 else None)
