@@ -50,6 +50,6 @@ def defer_rest_client(name: str = REST_CLIENT) -> bool:
 defer_rest_client()
 
 import lancedb  # noqa: E402  (after the deferral, which is the point of this module)
-from lancedb.index import FTS, BTree, IvfPq  # noqa: E402
+from lancedb.index import FTS, Bitmap, BTree, IvfPq  # noqa: E402
 
-__all__ = ["FTS", "BTree", "IvfPq", "defer_rest_client", "lancedb"]
+__all__ = ["FTS", "BTree", "Bitmap", "IvfPq", "defer_rest_client", "lancedb"]

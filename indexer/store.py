@@ -44,7 +44,7 @@ import numpy as np
 import pyarrow as pa
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
-from indexer.lancedb_import import FTS, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
+from indexer.lancedb_import import FTS, Bitmap, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
 from indexer.read_cache import CHECK_INTERVAL_S, EXITING, Mirror, TooBig
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
@@ -439,8 +439,9 @@ class Store:
         return repo in read_marker(self.location).get("incomplete", {}).get(self.model_id, [])
 
     def _ensure_indexes(self) -> None:
-        """Full-text indexes on `text` and `names`, and the scalar (BTREE) indexes that keep a write's lookups off a
-        full scan: chunk rows by `path` and `key`, file records by `path`, cached vectors by `content_hash`. Built
+        """Full-text indexes on `text` and `names`, and the scalar indexes that keep a write's lookups off a full
+        scan: chunk rows and file records by `path` (BTREE) and `repo` (bitmap), chunk rows by `key`, cached vectors
+        by `content_hash`. Built
         once (an index on an empty table is valid); rows written later are searched flat until `compact` folds them
         in."""
         for table, column, config in self._indexed():
@@ -899,8 +900,10 @@ class Store:
             (self._chunks, "text", FTS),
             (self._chunks, "names", FTS),
             (self._chunks, "path", BTree),
+            (self._chunks, "repo", Bitmap),  # few values: a bitmap per repository; with `path`, a lookup reads no rows
             (self._chunks, "key", BTree),
             (self._files, "path", BTree),
+            (self._files, "repo", Bitmap),
             (self._vectors, "content_hash", BTree),
         ]
 

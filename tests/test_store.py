@@ -175,7 +175,8 @@ def test_write_path_indexes_exist(store: Store) -> None:
         for kind, table in (("chunks", store._chunks), ("files", store._files), ("vectors", store._vectors))
     }
     assert {(("path",), "BTree"), (("key",), "BTree"), (("text",), "FTS"), (("names",), "FTS")} <= indexed["chunks"]
-    assert (("path",), "BTree") in indexed["files"]
+    assert {(("path",), "BTree"), (("repo",), "Bitmap")} <= indexed["files"]
+    assert (("repo",), "Bitmap") in indexed["chunks"]
     assert (("content_hash",), "BTree") in indexed["vectors"]
 
 
