@@ -441,9 +441,8 @@ class Store:
     def _ensure_indexes(self) -> None:
         """Full-text indexes on `text` and `names`, and the scalar indexes that keep a write's lookups off a full
         scan: chunk rows and file records by `path` (BTREE) and `repo` (bitmap), chunk rows by `key`, cached vectors
-        by `content_hash`. Built
-        once (an index on an empty table is valid); rows written later are searched flat until `compact` folds them
-        in."""
+        by `content_hash`. Built once (an index on an empty table is valid); rows written later are searched flat
+        until `compact` folds them in."""
         for table, column, config in self._indexed():
             have = {tuple(ix.columns) for ix in table.list_indices()}
             if (column,) not in have:
@@ -525,9 +524,9 @@ class Store:
             new = [r for r in batch_rows if r.key not in had]  # an unchanged row stays as it is, vector and all
             if new:
                 self._chunks.add(self._chunk_table(new), on_bad_vectors="null")  # a null vector: not embedded yet
-            gone = had.difference(r.key for r in batch_rows)
-            if gone:  # after the append: a reader never sees these files without rows
-                self._chunks.delete(f"({where}) AND {sql_in('key', sorted(gone))}")
+            gone = sorted(had.difference(r.key for r in batch_rows))
+            for stale in batches(gone):  # after the append: a reader never sees these files without rows
+                self._chunks.delete(f"({where}) AND {sql_in('key', stale)}")
 
     def delete_files(self, repo: str, paths: list[str]) -> None:
         """Forget these files: their chunks and their file records (cached vectors stay for reuse)."""
@@ -862,8 +861,8 @@ class Store:
         Versions younger than the grace period are removed by a later compaction, so the count still grows with
         batches, not with files. `prune_vectors` drops cached vectors of content no chunk has any more once they
         outnumber the live ones and the cache holds over twice as many vectors as the table has rows (a check of two
-        counts; the cache keeps up to twice the live content, so switching branches back and
-        forth stays cheap)."""
+        counts first; the cache keeps up to twice the live content, so switching branches back and forth stays
+        cheap)."""
         if prune_vectors:
             self._prune_vectors()
         with warnings.catch_warnings():
