@@ -254,6 +254,7 @@ def s3_figures(kind: str, local: Path, rows: int, texts: list[str], synth: Synth
         pafs.copy_files(str(local), "scale/index", source_filesystem=pafs.LocalFileSystem(), destination_filesystem=fs)
         size = location(str(local)).size()
         say(f"  {kind}: {size / 2**30:.2f} GiB uploaded in {time.perf_counter() - t0:.0f} s")
+        say(f"  {kind}, Lance's conditional writes: {conditional_writes('s3://scale/cw-check', options)}")
         uri = "s3://scale/index"
         out: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -283,6 +284,35 @@ def s3_figures(kind: str, local: Path, rows: int, texts: list[str], synth: Synth
         proc.terminate()
         proc.wait(30)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def conditional_writes(uri: str, options: dict[str, str], writers: int = 4) -> str:
+    """Lance on this S3 server: `writers` connections append to one table at once. Lance commits a version with a
+    conditional PUT (put-if-absent) and retries on conflict; on a server that ignored the condition, two commits
+    would take the same version and rows would be lost."""
+    import threading
+
+    import pyarrow as pa
+
+    from indexer.lancedb_import import lancedb
+
+    lancedb.connect(uri, storage_options=options).create_table("cw", pa.table({"n": [0]}))
+    errors: list[str] = []
+
+    def add(i: int) -> None:
+        try:
+            lancedb.connect(uri, storage_options=options).open_table("cw").add(pa.table({"n": [i + 1]}))
+        except Exception as e:  # a failed commit is what this checks for
+            errors.append(f"{type(e).__name__}: {e}")
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = lancedb.connect(uri, storage_options=options).open_table("cw").count_rows()
+    verdict = "ok" if rows == writers + 1 and not errors else "FAILED"
+    return f"{verdict}: {writers} concurrent commits, {rows - 1} kept, {len(errors)} failed {errors[:1]}"
 
 
 def free_port() -> int:
