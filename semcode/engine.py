@@ -92,7 +92,10 @@ class Engine:
         self.gate: SearchGate = shared_gate()  # searches at once and waiting, for the whole process
         self._model: str | None = None
         self._stores: dict[str, Store] = {}  # index folder -> its store
-        self._lock = threading.RLock()  # encoder loading, store opening
+        self._lock = threading.RLock()  # store opening
+        # encoder loading: its own lock, so a search that opens a store meanwhile does not wait 1-3 s for the weights
+        # (a server's first search right after phase 1, while phase 2 loads the model)
+        self._encoder_lock = threading.Lock()
         self._buffer_writes: dict[str, int] = {}  # index folder -> buffer writes since its last compaction
         self.building: set[str] = set()  # index folders whose vector index is being built
         for root in roots:
@@ -117,8 +120,9 @@ class Engine:
 
     def load_encoder(self) -> Encoder:
         """The encoder, loaded on first call (any thread; later calls return the same one). With ``models``, the
-        one shared by every engine of this model, loaded under the cache's lock rather than this engine's: a search
-        that opens a store meanwhile does not wait for the weights."""
+        one shared by every engine of this model. Loaded under a lock of its own (the cache's, with ``models``),
+        never the one stores are opened under: a search that opens a store meanwhile does not wait for the
+        weights."""
 
         def load() -> Encoder:
             from encoder import load_encoder
@@ -130,7 +134,7 @@ class Engine:
             from .models import ModelKey
 
             self.encoder = self.models.encoder(ModelKey.of(self.model, self.settings), load)
-        with self._lock:
+        with self._encoder_lock:
             if self.encoder is None:
                 self.encoder = load()
             return self.encoder
