@@ -59,6 +59,7 @@ class SearchGate:
                         raise Busy(f"busy: waited {self.max_wait_s:.0f} s for a turn; retry in a moment")
                     self._cond.wait(left)
                 self._queue.pop(0)
+                self._cond.notify_all()  # the next in line may have a free slot too (two released at once)
             self._active += 1
         try:
             yield

@@ -51,6 +51,37 @@ def test_gate_runs_in_order_and_refuses_past_its_queue() -> None:
     assert order[-1] == "later"
 
 
+def test_gate_lets_every_waiter_in_when_slots_free_together() -> None:
+    """Two slots freed at once let both waiting searches run at once (the second in line is not left waiting for
+    the first to finish)."""
+    gate = SearchGate(running=2, waiting=4, max_wait_s=20)
+    release = threading.Event()
+    together = threading.Barrier(2, timeout=10)
+    ran: list[str] = []
+
+    def hold() -> None:
+        with gate.slot():
+            release.wait(10)
+
+    def search(name: str) -> None:
+        with gate.slot():
+            together.wait()  # both waiting searches must hold a slot at the same time
+            ran.append(name)
+
+    holders = [threading.Thread(target=hold) for _ in range(2)]
+    for t in holders:
+        t.start()
+    wait_until(lambda: gate._active == 2)
+    waiters = [threading.Thread(target=search, args=(n,)) for n in ("a", "b")]
+    for i, t in enumerate(waiters):
+        t.start()
+        wait_until(lambda i=i: len(gate._queue) == i + 1)
+    release.set()
+    for t in (*holders, *waiters):
+        t.join(20)
+    assert sorted(ran) == ["a", "b"]
+
+
 def test_gate_refuses_a_wait_past_its_limit() -> None:
     gate = SearchGate(running=1, waiting=4, max_wait_s=0.2)
     held, release = threading.Event(), threading.Event()
