@@ -233,7 +233,7 @@ def s3_server(kind: str, port: int, folder: Path) -> tuple[subprocess.Popen, str
             time.sleep(0.1)
 
 
-def s3_figures(kind: str, local: Path, rows: int, texts: list[str], synth: Synthetic, say) -> dict[str, float]:
+def s3_figures(kind: str, local: Path, texts: list[str], synth: Synthetic, say) -> dict[str, float]:
     """The index in `local` uploaded to an S3 server on loopback; first query and warm p95 from it directly and
     through the read cache, against the local index's p95 in the same run."""
     import pyarrow.fs as pafs
@@ -394,7 +394,7 @@ def main() -> None:
         s3_rows = parse_size(args.s3_size)
         if args.s3 != "none" and s3_rows in stores:
             stores[s3_rows].close()
-            s3 = s3_figures(args.s3, base / f"index-{s3_rows}", s3_rows, texts, synth, say)
+            s3 = s3_figures(args.s3, base / f"index-{s3_rows}", texts, synth, say)
             say(f"  from {args.s3} at {s3_rows:,} chunks: first query {s3['first_direct_ms']:.0f} ms (direct), "
                 f"{s3['first_cached_ms']:.0f} ms (cache being filled; whole after {s3['copy_s']:.0f} s); warm "
                 f"hybrid p95: direct {s3['direct_p95_ms']:.1f} ms, cached {s3['cached_p95_ms']:.1f} ms, local disk "

@@ -29,15 +29,15 @@ import atexit
 import hashlib
 import json
 import logging
-import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from indexer.storage import PRIVATE_FILE, Location
+from indexer.storage import Location, describe, private_file
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,36 @@ class Mirror:
             self._evict_others()
             return report
 
+    def keep_fresh(self, serving: Callable[[], bool], switch: Callable[[], None], stop: threading.Event) -> None:
+        """On a thread, until `stop` is set: sync the copy now and then every ``CHECK_INTERVAL_S`` when the object
+        store has something new; once a sync has made it whole and the reader is not `serving` from it yet,
+        `switch` the reader to it. An index over the bound ends the thread (served from the object store); an
+        object store out of reach is logged, and whatever serves keeps serving."""
+
+        def run() -> None:
+            wait = 0.0
+            while not stop.wait(wait) and not EXITING.is_set():
+                wait = CHECK_INTERVAL_S
+                try:
+                    if serving() and not self.changed():
+                        continue
+                    report = self.sync()
+                    if not serving() and not stop.is_set():
+                        switch()
+                        log.info(
+                            "read cache of %s: %.2f GiB copied in %.1f s; served from %s",
+                            self.where.uri, report.fetched_bytes / 2**30, report.seconds, self.local,
+                        )  # fmt: skip
+                except TooBig as e:
+                    log.warning("read cache: %s", e)
+                    return
+                except Exception as e:
+                    if stop.is_set() or EXITING.is_set():
+                        return
+                    log.warning("read cache of %s: %s", self.where.uri, describe(e, self.where.options))
+
+        threading.Thread(target=run, name="semcode-read-cache", daemon=True).start()
+
     def touch(self) -> None:
         """Mark the copy as used now (eviction removes the least recently used copies first)."""
         state = self._state()
@@ -163,11 +193,8 @@ class Mirror:
         return data if isinstance(data, dict) else {}
 
     def _save(self, state: dict) -> None:
-        tmp = self.folder / f"{STATE}.{os.getpid()}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
-        with os.fdopen(fd, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, self.folder / STATE)
+        with private_file(self.folder / STATE) as f:
+            f.write(json.dumps(state).encode())
 
     def _evict_others(self) -> None:
         """Remove copies of other indexes, least recently used first, until the cache folder fits max_bytes."""

@@ -31,7 +31,7 @@ import stat
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from indexer.errors import StoreError
 
@@ -163,14 +163,8 @@ class Location:
     def write(self, name: str, data: bytes) -> None:
         """Write the object `name` whole: atomically (a reader sees the old or the new bytes, never a part)."""
         if not self.remote:
-            folder = Path(self.uri)
-            tmp = folder / f"{name}.{os.getpid()}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-            with os.fdopen(fd, "wb") as f:
-                if hasattr(os, "fchmod"):
-                    os.fchmod(f.fileno(), PRIVATE_FILE)  # whatever the umask, and a leftover tmp's old mode
+            with private_file(Path(self.uri) / name) as f:
                 f.write(data)
-            os.replace(tmp, folder / name)
             return
         fs, base = self._fs()
         with self._errors(f"write {name}"), fs.open_output_stream(f"{base}/{name}") as f:
@@ -289,15 +283,11 @@ class Location:
         """Copy the object `name` under this location to the local file `dest` (written whole: a temporary file,
         then renamed; private to this user). Returns the bytes copied."""
         fs, base = self._fs()
-        tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         copied = 0
-        with self._errors(f"read {name}"), fs.open_input_stream(f"{base}/{name}") as src:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
-            with os.fdopen(fd, "wb") as out:
-                while block := src.read(8 << 20):
-                    out.write(block)
-                    copied += len(block)
-        os.replace(tmp, dest)
+        with self._errors(f"read {name}"), fs.open_input_stream(f"{base}/{name}") as src, private_file(dest) as out:
+            while block := src.read(8 << 20):
+                out.write(block)
+                copied += len(block)
         return copied
 
     def remove(self) -> None:
@@ -336,6 +326,24 @@ class Location:
         except Exception as e:
             cause = describe(e, self.options, s3=self.scheme.startswith("s3"))
             raise StoreError(f"{self.uri}: cannot {doing} ({cause})") from e
+
+
+@contextlib.contextmanager
+def private_file(dest: Path) -> Iterator[BinaryIO]:
+    """A local file written whole: the block writes a temporary file (mode ``PRIVATE_FILE`` whatever the umask, never
+    through a symlink), renamed to `dest` when the block ends without an error, so a reader sees the old or the new
+    bytes, never a part."""
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), PRIVATE_FILE)  # whatever the umask, and a leftover tmp's old mode
+            yield f
+        os.replace(tmp, dest)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)  # (a failed write's leftover; gone already after the rename)
 
 
 def user_name(uid: int) -> str:

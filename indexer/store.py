@@ -45,7 +45,7 @@ import pyarrow as pa
 
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.lancedb_import import FTS, Bitmap, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
-from indexer.read_cache import CHECK_INTERVAL_S, EXITING, Mirror, TooBig
+from indexer.read_cache import Mirror
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Chunk, Coverage, StoreError
@@ -353,38 +353,14 @@ class Store:
 
     def _serve_from_copy(self, copy: Mirror) -> None:
         """Serve reads from `copy` once it is whole (at once when an earlier process left one, which the first
-        refresh then brings up to date), and keep it up to date every ``CHECK_INTERVAL_S`` on a thread."""
+        refresh then brings up to date), and keep it up to date on a thread (``Mirror.keep_fresh``)."""
         self.copy = copy
         if copy.ready():
             try:
                 self._switch_to_copy()
             except Exception as e:  # a damaged copy: the refresh fetches what is missing, then switches
                 log.warning("read cache of %s: %s", self.location.uri, describe(e))
-        threading.Thread(target=self._refresh_copy, name="semcode-read-cache", daemon=True).start()
-
-    def _refresh_copy(self) -> None:
-        copy = self.copy
-        assert copy is not None
-        wait = 0.0
-        while not self._stop_refresh.wait(wait) and not EXITING.is_set():
-            wait = CHECK_INTERVAL_S
-            try:
-                if self.serving_copy and not copy.changed():
-                    continue
-                report = copy.sync()
-                if not self.serving_copy and not self._stop_refresh.is_set():
-                    self._switch_to_copy()
-                    log.info(
-                        "read cache of %s: %.2f GiB copied in %.1f s; served from %s",
-                        self.location.uri, report.fetched_bytes / 2**30, report.seconds, copy.local,
-                    )  # fmt: skip
-            except TooBig as e:
-                log.warning("read cache: %s", e)
-                return
-            except Exception as e:  # the object store out of reach: the copy (or the store) keeps serving
-                if self._stop_refresh.is_set() or EXITING.is_set():
-                    return
-                log.warning("read cache of %s: %s", self.location.uri, describe(e, self.location.options))
+        copy.keep_fresh(lambda: self.serving_copy, self._switch_to_copy, self._stop_refresh)
 
     def _switch_to_copy(self) -> None:
         assert self.copy is not None

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import indexer.store as store_module
+import indexer.read_cache as read_cache_module
 from indexer.read_cache import Mirror, TooBig
 from indexer.storage import location
 from indexer.store import FileRecord, Store, StoredChunk
@@ -74,7 +74,7 @@ def test_a_read_only_store_serves_from_its_copy_and_follows_changes(
     s3: S3, index: tuple[str, Store], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uri, writer = index
-    monkeypatch.setattr(store_module, "CHECK_INTERVAL_S", 0.1)
+    monkeypatch.setattr(read_cache_module, "CHECK_INTERVAL_S", 0.1)
     direct = Store.open(uri, MODEL, DIM, storage_options=s3.options(), read_only=True)
     expected = answers(direct)
     assert expected[0] and expected[1]
@@ -122,7 +122,7 @@ def test_an_index_larger_than_the_cache_is_served_from_the_object_store(
     copy = Mirror(location(uri, s3.options()), tmp_path / "cache", max_bytes=1000)
     with pytest.raises(TooBig, match="more than the read cache's"):
         copy.sync()
-    with caplog.at_level(logging.WARNING, logger="indexer.store"):
+    with caplog.at_level(logging.WARNING, logger="indexer.read_cache"):
         reader = Store.open(uri, MODEL, DIM, storage_options=s3.options(), read_only=True, read_cache=copy)
         try:
             wait_for(lambda: "served from the object store" in caplog.text)
