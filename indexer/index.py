@@ -86,6 +86,7 @@ class IndexOptions:
     batch_chunks: int = 2048  # or fewer files when they hold this many chunks
     checkpoint_seconds: float = 5.0  # or fewer when encoding them would take longer; vectors are kept this often
     vector_index_min_rows: int | None = 100_000  # build an IVF_PQ index past this many rows (None: never)
+    embed: bool = True  # False: phase 1 only (every file's rows; the next run embeds them)
 
 
 @dataclass
@@ -274,10 +275,12 @@ def index_repository(
             store.set_checks_version(plan.repo, CONTENT_CHECKS)
         if run.report.chunks_written:
             run.compact()  # the new rows join the full-text index: lexical searches stay fast during phase 2
-        _embed_pending(run, len(plan.todo), progress, cancelled)
-    run.report.chunks_pending = len(store.pending(run.repo)) if run.report.cancelled else 0
-    store.compact()
-    if run.opts.vector_index_min_rows is not None and not run.report.cancelled:
+        if run.opts.embed:
+            _embed_pending(run, len(plan.todo), progress, cancelled)
+    run.report.chunks_pending = len(store.pending(run.repo)) if run.report.cancelled or not run.opts.embed else 0
+    if run.opts.embed or run.report.cancelled or not run.report.chunks_written:
+        store.compact()  # (phase 1 alone compacted as it ended)
+    if run.opts.vector_index_min_rows is not None and run.opts.embed and not run.report.cancelled:
         # below the threshold a flat scan is exact and fast; rows added later are searched flat until compaction
         store.ensure_vector_index(run.opts.vector_index_min_rows)
     return run.finish()

@@ -352,7 +352,7 @@ def _resync_dirty(ls: SemcodeServer, ws: Workspace) -> None:
 def initialize(ls: SemcodeServer, params: types.InitializeParams) -> None:
     ls.loop = asyncio.get_running_loop()
     ls.options, ls.problems = parse(params.initialization_options)
-    ls.engine = Engine(ls.options.settings(), open_on_read=False)
+    ls.engine = Engine(ls.options.settings(), open_on_read=False, phase_one_apart=True)
     uris = [f.uri for f in params.workspace_folders or []] or ([params.root_uri] if params.root_uri else [])
     for uri in uris:
         _add_folder(ls, uri)

@@ -360,7 +360,7 @@ def serve(
     answer stays within `max_tokens` (default ``DEFAULT_MAX_TOKENS``) unless a call sets its own budget. Returns the
     exit status."""
     max_tokens = DEFAULT_MAX_TOKENS if max_tokens is None else check_budget(max_tokens)
-    engine = Engine(settings, [r.resolve() for r in roots], read_only=read_only)
+    engine = Engine(settings, [r.resolve() for r in roots], read_only=read_only, phase_one_apart=not read_only)
     token = token or os.environ.get(TOKEN_ENV) or None
     path, unix = None if http is None else unix_path(http), None
     interrupted = False

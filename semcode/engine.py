@@ -14,6 +14,7 @@ each front door gets the same limits and the same messages.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from functools import partial
@@ -58,6 +59,7 @@ Stop = Callable[[], bool] | None
 CANDIDATE_DEPTH = 40  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
+PHASE_ONE_WAIT_S = 5.0  # how long a search waits for a new index's phase 1 in a child process (``_await_apart``)
 
 
 class Engine:
@@ -71,15 +73,21 @@ class Engine:
         read_only: bool = False,
         open_on_read: bool = True,
         models: ModelCache | None = None,
+        phase_one_apart: bool = False,
     ) -> None:
         """``read_only``: serve indexes other processes maintain (every write raises PermissionError).
         ``open_on_read`` False: searches skip a folder until a write opened its store (a server that indexes
         every folder at start). ``models``: loaded encoders shared with other engines of this process (the CLI's
-        daemon, one engine per index: one model in memory, not one per index); None: this engine loads its own."""
+        daemon, one engine per index: one model in memory, not one per index); None: this engine loads its own.
+        ``phase_one_apart``: a new index's phase 1 runs in a child process (``semcode.phase_one``: a server whose
+        own imports would hold up phase 1)."""
         self.settings = settings or Settings()
         self.models = models
         self.read_only = read_only
         self.open_on_read = open_on_read
+        self.phase_one_apart = phase_one_apart
+        # index folder -> set when the child process building it (not opened here meanwhile) is done
+        self._apart: dict[str, threading.Event] = {}
         self.folders: list[Folder] = []
         self.writer = Writer()
         self.encoder: Encoder | None = None
@@ -171,11 +179,11 @@ class Engine:
                 self._tokenizer = load_tokenizer(self.model, self.settings.max_tokens)
             return self._tokenizer
 
-    def index_options(self, *, vector_index: bool = True) -> IndexOptions:
+    def index_options(self, *, vector_index: bool = True, embed: bool = True) -> IndexOptions:
         """Indexing options; ``vector_index`` builds the vector index inside a full run (else ``build_vector_index``
-        does it in the background)."""
+        does it in the background); ``embed`` False stops a full run after phase 1."""
         limit = self.tokenizer().max_tokens
-        return self.settings.index_options(limit, VECTOR_INDEX_MIN_ROWS if vector_index else None)
+        return self.settings.index_options(limit, VECTOR_INDEX_MIN_ROWS if vector_index else None, embed=embed)
 
     # -- folders and stores ---------------------------------------------------------------------------------------
 
@@ -229,6 +237,8 @@ class Engine:
         False, an index folder that does not exist yet is not created (None)."""
         with self._lock:
             if folder.store is None:
+                if folder.index_dir in self._apart:
+                    return None  # a child is creating its tables (``_phase_one_apart``)
                 if folder.index_dir not in self._stores:
                     if not create and not self.location(folder.index_dir).exists():
                         return None
@@ -271,12 +281,16 @@ class Engine:
         cancelled: Callable[[], bool] | None = None,
         *,
         vector_index: bool = True,
+        embed: bool = True,
     ) -> IndexReport:
         """Bring the folder's index up to date (writer thread). Urgent writer jobs run between its files; it stops
-        at the next file once `cancelled()` or the folder's ``cancel`` is set (the next run completes it)."""
+        at the next file once `cancelled()` or the folder's ``cancel`` is set (the next run completes it). `embed`
+        False: phase 1 only (every file indexed by text; the next run embeds)."""
+        self._check_writable()
+        if embed and self.phase_one_apart:
+            self._phase_one_apart(folder, cancelled)  # (before any import of LanceDB: the child starts at once)
         from indexer.index import index_repository
 
-        self._check_writable()
         store = self.store(folder)
         assert store is not None
         folder.refresh_counts()  # what the index holds already (a complete index on disk is no "0 chunks, new")
@@ -303,7 +317,7 @@ class Engine:
         try:
             report = index_repository(
                 folder.root, store, _EncoderOnFirstUse(self), self.tokenizer().count,
-                self.index_options(vector_index=vector_index), on_progress, cancelled=between_files,
+                self.index_options(vector_index=vector_index, embed=embed), on_progress, cancelled=between_files,
             )  # fmt: skip
         except Exception as e:
             failure = self._storage_failure(folder.index_dir, e)
@@ -320,6 +334,54 @@ class Engine:
         if not folder.cancel.is_set():  # else the folder was removed, or the engine closes
             folder.state = "ready"
         return report
+
+    def _phase_one_apart(self, folder: Folder, cancelled: Callable[[], bool] | None) -> None:
+        """Phase 1 of a new index in a child process (``semcode.phase_one``), while this thread imports LanceDB;
+        nothing when the index exists or the tree is small. The run that follows finds every file indexed by text (or,
+        after a failure, does what is left). Searches wait for it from the start (``_await_apart``), also while the
+        tree is being counted."""
+        from .phase_one import run_apart, worth_apart
+
+        done = threading.Event()
+        with self._lock:
+            self._apart[folder.index_dir] = done
+
+        def release(opened: bool) -> None:
+            """Searches may go on (and open the index: ``opened``, here first, so that they need not)."""
+            with self._lock:
+                self._apart.pop(folder.index_dir, None)
+            try:
+                if opened:
+                    self.store(folder)
+            finally:
+                done.set()
+
+        def progress(files_done: int, total: int) -> None:
+            folder.pending, folder.total, folder.phase = total - files_done, total, "rows"
+            if total and files_done == total and not done.is_set():
+                release(True)  # every file's rows are committed; the child compacts the tables meanwhile
+
+        def warm() -> None:
+            import indexer.index  # noqa: F401  (LanceDB's import and the run's, while the child works on the other core)
+
+        built = False
+        try:
+            if worth_apart(self.settings, folder):
+                folder.state, folder.building, folder.last_error = "indexing", True, None
+                stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
+                built = run_apart(self.settings, folder, progress, stop, warm)
+        finally:
+            if not done.is_set():
+                release(built)
+
+    def _await_apart(self, timeout: float = PHASE_ONE_WAIT_S) -> None:
+        """A search while a new index's phase 1 runs in a child waits for it, at most `timeout` seconds (phase 1
+        takes 1-3 s on a mid-sized project): its first answer then has hits instead of "being built"."""
+        with self._lock:
+            waits = list(self._apart.values())
+        deadline = time.monotonic() + timeout
+        for done in waits:
+            done.wait(max(0.0, deadline - time.monotonic()))
 
     def update_files(self, folder: Folder, paths: list[str]) -> IndexReport:
         """Re-index the given repository-relative paths (a save, a watcher batch): writer thread."""
@@ -494,7 +556,9 @@ class Engine:
         in the opened indexes, served or not (``semcode search`` without ``--repo``). Before each search, `stop()` is
         checked (True: return []) and the deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A
         broken glob raises ValueError before any search runs. The query is encoded once (``query_vector``). The
-        search waits for a turn of the process's ``SearchGate`` (``Busy`` when too many are waiting)."""
+        search waits for a turn of the process's ``SearchGate`` (``Busy`` when too many are waiting), and for a new
+        index's phase 1 in a child (``_await_apart``)."""
+        self._await_apart()
         with self.gate.slot():
             return self._search(q, repo, everywhere, stop, deadline_s)
 
@@ -679,6 +743,7 @@ class Engine:
         check_line(line)
         check_limit(limit)
         langs, glob = check_languages(languages), check_glob(path_glob)
+        self._await_apart()
         store = self.store(folder, create=False)
         if store is None:
             return None, []

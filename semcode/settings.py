@@ -63,11 +63,16 @@ class Settings:
             extra_excludes=self.extra_excludes,
         )
 
-    def index_options(self, max_tokens: int, vector_index_min_rows: int | None = None) -> IndexOptions:
+    def index_options(
+        self, max_tokens: int, vector_index_min_rows: int | None = None, *, embed: bool = True
+    ) -> IndexOptions:
         """Indexing options (``max_tokens``: the loaded encoder's limit). The vector index is built separately
-        (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given."""
+        (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given; ``embed`` False: phase 1 only."""
         from indexer.index import IndexOptions
 
         return IndexOptions(
-            discover=self.discover_options(), max_tokens=max_tokens, vector_index_min_rows=vector_index_min_rows
+            discover=self.discover_options(),
+            max_tokens=max_tokens,
+            vector_index_min_rows=vector_index_min_rows,
+            embed=embed,
         )

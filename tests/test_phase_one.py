@@ -1,0 +1,175 @@
+"""A new index's phase 1 in a child process (``semcode.phase_one``, ``Engine(phase_one_apart=True)``: the servers).
+
+The child writes the same index an in-process run writes; a search during it waits for it and answers with hits; a
+child that fails leaves the work to the in-process run; a cancelled one is killed and the next run completes the
+index; a small tree or an existing index never starts one. A real LanceDB on disk, real child processes, the tiny
+random ModernBERT.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import semcode.phase_one as phase_one
+from semcode.engine import Engine
+from semcode.query import SearchQuery
+from semcode.settings import Settings
+
+FILES = phase_one.APART_MIN_FILES + 6
+
+
+def make_repo(root: Path, files: int = FILES) -> Path:
+    for i in range(files):
+        package = root / f"pkg{i % 5}"
+        package.mkdir(parents=True, exist_ok=True)
+        (package / f"mod{i}.py").write_text(
+            f'def handler_{i}(request):\n    """Answer request number {i}."""\n    return request.reply({i})\n\n\n'
+            f"class Store{i}:\n    def save(self, item):\n        return item\n",
+            encoding="utf-8",
+        )
+    (root / "README.md").write_text("# A repository\n\nwith a zebracorn in its readme\n", encoding="utf-8")
+    return root
+
+
+def rows(engine: Engine) -> dict[tuple[str, int, int], tuple[str, tuple[float, ...]]]:
+    """(path, start line, end line) -> (text, vector rounded) of every chunk row."""
+    store = engine.store(engine.folders[0], create=False)
+    assert store is not None
+    chunks, vectors = store.chunks_with_vectors(engine.folders[0].repo)
+    return {
+        (c.path, c.start_line, c.end_line): (c.text, tuple(np.round(v, 5).tolist()))
+        for c, v in zip(chunks, vectors, strict=True)
+    }
+
+
+@pytest.fixture()
+def spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """The results of every ``run_apart`` (the real one runs)."""
+    results: list[bool] = []
+    real = phase_one.run_apart
+
+    def recorded(*args: object, **kwargs: object) -> bool:
+        results.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return results[-1]
+
+    monkeypatch.setattr(phase_one, "run_apart", recorded)
+    return results
+
+
+def test_apart_builds_the_index_an_in_process_run_builds(tmp_path: Path, model: Path, spy: list[bool]) -> None:
+    root = make_repo(tmp_path / "repo")
+    apart = Engine(Settings(model=str(model), index_dir=str(tmp_path / "a")), [root], phase_one_apart=True)
+    here = Engine(Settings(model=str(model), index_dir=str(tmp_path / "b")), [root])
+    try:
+        report = apart.index_folder(apart.folders[0])
+        assert spy == [True]  # a child did phase 1
+        assert report.chunks_written == 0 and report.files_unchanged == FILES + 1  # ... so this run only embedded
+        assert report.chunks_encoded > 0
+        here.index_folder(here.folders[0])
+        assert spy == [True]  # (not asked to: no child)
+        a, b = rows(apart), rows(here)
+        assert a == b and len(a) >= FILES
+        assert all(any(vector) for _, vector in a.values())  # every row embedded
+        folder = apart.folders[0]
+        assert folder.state == "ready" and folder.files == FILES + 1 and not folder.interrupted
+        # the index exists now: the next run is an ordinary in-process update
+        apart.index_folder(folder)
+        assert spy == [True]
+    finally:
+        apart.close_now()
+        here.close_now()
+
+
+def test_a_search_during_phase_one_waits_for_it(tmp_path: Path, model: Path, spy: list[bool]) -> None:
+    root = make_repo(tmp_path / "repo")
+    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    run = threading.Thread(target=engine.index_folder, args=(engine.folders[0],))
+    try:
+        run.start()
+        deadline = time.monotonic() + 60
+        while not engine._apart and run.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert engine._apart, "the child never started"
+        assert engine.store(engine.folders[0], create=False) is None  # not opened here while the child builds it
+        hits = engine.search(SearchQuery("zebracorn", mode="lexical"))
+        assert [h.chunk.path for h in hits][:1] == ["README.md"]  # the answer waited for phase 1
+    finally:
+        run.join()
+        engine.close_now()
+    assert spy == [True]
+
+
+def test_a_failed_child_leaves_the_work_to_the_run(
+    tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    monkeypatch.setattr(phase_one, "CHILD", "semcode.no_such_module")
+    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="semcode.phase_one"):
+            report = engine.index_folder(engine.folders[0])
+        assert spy == [False]
+        assert "in a child process failed" in caplog.text and "no_such_module" in caplog.text
+        assert report.files_changed == FILES + 1 and report.chunks_written >= FILES  # all of it, in this process
+        assert engine.folders[0].state == "ready" and engine.folders[0].files == FILES + 1
+    finally:
+        engine.close_now()
+
+
+def test_a_cancelled_child_is_killed_and_the_next_run_completes(tmp_path: Path, model: Path, spy: list[bool]) -> None:
+    root = make_repo(tmp_path / "repo", files=400)
+    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    try:
+        seen: list[bool] = []
+
+        def cancelled() -> bool:  # from the moment the child runs
+            seen.append(bool(engine._apart) or any(seen))
+            return seen[-1]
+
+        report = engine.index_folder(engine.folders[0], cancelled=cancelled)
+        assert spy == [False] and report.cancelled
+        report = engine.index_folder(engine.folders[0])  # the index exists (or not): no child either way
+        assert not report.cancelled and engine.folders[0].files == 401 and not engine.folders[0].interrupted
+        assert len(spy) <= 2 and all(r is True for r in spy[1:])
+    finally:
+        engine.close_now()
+
+
+def test_no_child_for_a_small_tree_or_an_existing_index(tmp_path: Path, model: Path) -> None:
+    small = make_repo(tmp_path / "small", files=phase_one.APART_MIN_FILES - 2)  # + README: one short
+    settings = Settings(model=str(model), index_dir=str(tmp_path / "i"))
+    engine = Engine(settings, [small])
+    assert not phase_one.worth_apart(settings, engine.folders[0])
+    big = make_repo(tmp_path / "big")
+    other = Engine(settings, [big])
+    assert phase_one.worth_apart(settings, other.folders[0])
+    (tmp_path / "i").mkdir()
+    assert not phase_one.worth_apart(settings, other.folders[0])  # an index folder exists: an update, not a build
+    uri = Settings(model=str(model), index_dir="s3://bucket/prefix")
+    assert not phase_one.worth_apart(uri, Engine(uri, [big]).folders[0])  # object storage: in-process
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(180)
+async def test_mcp_first_search_on_a_new_repository_has_hits(tmp_path: Path, model: Path) -> None:
+    """``semcode mcp`` on a repository with no index: its first ``search_code`` (asked at once) waits for phase 1,
+    done in a child process, and answers with hits, not "being built"."""
+    import os
+    import sys
+
+    from mcp import Client, StdioServerParameters
+
+    root = make_repo(tmp_path / "repo")
+    args = ["-m", "lsp_server.cli", "mcp", str(root), "--index-dir", str(tmp_path / "i"), "--model", str(model)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    params = StdioServerParameters(command=sys.executable, args=args, env=env, cwd=str(tmp_path))
+    async with Client(params) as client:
+        result = await client.call_tool("search_code", {"query": "zebracorn", "mode": "lexical"})
+        hits = (result.structured_content or {}).get("hits") or []
+        assert hits and hits[0]["path"] == "README.md", result.content
