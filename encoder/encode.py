@@ -71,17 +71,24 @@ class Encoder:
         texts: Sequence[str],
         kind: Kind = "document",
         progress: Callable[[int, int], None] | None = None,
+        max_tokens: int | None = None,
     ) -> np.ndarray:
         """Unit vectors ``(len(texts), dim)`` float32, in input order.
 
         ``kind`` picks the checkpoint's prompt prefix (e.g. ``search_query: ``), if it has one.
-        ``progress(done_texts, total_texts)`` is called after every batch.
+        ``progress(done_texts, total_texts)`` is called after every batch. ``max_tokens``: read at most this many
+        tokens of each text (special tokens included; below the encoder's own ``max_tokens`` only), a text's first
+        tokens as the tokenizer truncates. Texts cut by it are not counted as truncated: the caller chose it.
         """
         if kind not in ("document", "query"):
             raise ValueError(f"kind must be 'document' or 'query', got {kind!r}")
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single str")
         prefix = self.prompts.get(kind, "")
+        if max_tokens is not None and max_tokens < self.max_tokens:
+            tokenized = self.tokenizer.limited(max_tokens)([prefix + t for t in texts])
+            self.stats.truncated += tokenized.truncated
+            return self.encode_ids(tokenized.ids, progress=progress)
         tokenized = self.tokenizer([prefix + t for t in texts])
         if tokenized.truncated:
             log.warning(

@@ -27,6 +27,7 @@ class TextTokenizer:
         self._tok.enable_truncation(max_length=max_tokens)
         self._fallback_id = fallback_id
         self._counter: Tokenizer | None = None  # an untruncated copy, made on first use of count()
+        self._limited: dict[int, TextTokenizer] = {}  # copies truncating sooner (``limited``)
 
     @classmethod
     def from_file(cls, path: Path, max_tokens: int, fallback_id: int) -> TextTokenizer:
@@ -48,6 +49,17 @@ class TextTokenizer:
         spans of one text's token states (late chunking)."""
         enc = self._tok.encode(text)
         return list(enc.ids), [tuple(o) for o in enc.offsets], bool(enc.overflowing)  # type: ignore[misc]
+
+    def limited(self, max_tokens: int) -> TextTokenizer:
+        """This tokenizer truncating at ``max_tokens`` (at most its own limit); made once per limit."""
+        max_tokens = max(2, min(max_tokens, self.max_tokens))
+        if max_tokens == self.max_tokens:
+            return self
+        if max_tokens not in self._limited:
+            self._limited[max_tokens] = TextTokenizer(
+                Tokenizer.from_str(self._tok.to_str()), max_tokens, self._fallback_id
+            )
+        return self._limited[max_tokens]
 
     def count(self, texts: list[str]) -> list[int]:
         """Token counts without truncation (for chunking budgets)."""

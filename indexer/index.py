@@ -62,6 +62,15 @@ from .store import FileRecord, PendingRow, Store, StoredChunk
 from .text_kinds import text_kind
 from .types import Chunk, Skip, SourceFile
 
+EMBED_TOKENS = 512
+"""How many tokens of a chunk its vector reads (its first ones; ``IndexOptions.embed_tokens``, ``--embed-tokens``).
+Chunks stay whole (up to ``max_tokens``, 8192) for the text index, ``read`` and answers; only the vector stops
+here. Measured on the 250 developer questions over 10 projects (``benchmarks/questions.py``, the shipped model):
+NDCG@10 hybrid 0.863 with whole chunks, 0.864 read to 1,024, 512 or 256 tokens; semantic alone 0.612, 0.614,
+0.617, 0.623 (the model card's held-out classes agree: a class cut to 256 tokens scores above the whole class).
+Long chunks cost the most per token (global attention grows with the square of the length): a full index encodes
+a quarter faster at 512 (``benchmarks/full_index_vs_main.py``)."""
+
 
 class TextEncoder(Protocol):
     """What indexing needs from an encoder (``encoder.Encoder`` fits)."""
@@ -74,6 +83,7 @@ class TextEncoder(Protocol):
         texts: list[str],
         kind: Literal["document", "query"] = "document",
         progress: Callable[[int, int], None] | None = None,
+        max_tokens: int | None = None,
     ) -> np.ndarray: ...
 
 
@@ -87,6 +97,7 @@ class IndexOptions:
     checkpoint_seconds: float = 5.0  # or fewer when encoding them would take longer; vectors are kept this often
     vector_index_min_rows: int | None = 100_000  # build an IVF_PQ index past this many rows (None: never)
     embed: bool = True  # False: phase 1 only (every file's rows; the next run embeds them)
+    embed_tokens: int = EMBED_TOKENS  # a chunk's vector reads its first this many tokens (see EMBED_TOKENS)
 
 
 @dataclass
@@ -228,6 +239,10 @@ class _Run:
         since = time.perf_counter() - self.compacted
         if since >= max(COMPACT_MIN_INTERVAL_S, self.compact_seconds / COMPACT_COST_SHARE):
             self.compact()
+
+    def embed_cost(self, tokens: int) -> int:
+        """The tokens the encoder reads of a chunk of `tokens` tokens (``IndexOptions.embed_tokens``)."""
+        return min(tokens, self.opts.embed_tokens)
 
     def checkpoint_tokens(self) -> int:
         """Tokens that take about ``checkpoint_seconds`` to encode: the most work a kill may lose."""
@@ -585,7 +600,8 @@ def _embed_pending(
     todo = [first[h] for h in keys_of]
     total, embedded = len(rows), len(rows) - sum(len(k) for k in keys_of.values())
     tokens_before, t_phase = report.tokens_encoded, time.perf_counter()
-    tokens_total = sum(r.tokens for r in todo)
+    cost = run.embed_cost
+    tokens_total = sum(cost(r.tokens) for r in todo)
 
     def show(texts_done: int = 0, texts_total: int = 1, tokens: int = 0) -> None:
         if cancelled is not None and texts_done and cancelled():
@@ -605,18 +621,18 @@ def _embed_pending(
             report.cancelled = True
             return
         budget, end, tokens = run.checkpoint_tokens(), start, 0
-        while end < len(todo) and (end == start or tokens + todo[end].tokens <= budget):
-            tokens += todo[end].tokens
+        while end < len(todo) and (end == start or tokens + cost(todo[end].tokens) <= budget):
+            tokens += cost(todo[end].tokens)
             end += 1
         part, texts = _slice_texts(store, todo[start:end], keys_of)
-        done_before, part_tokens = report.tokens_encoded - tokens_before, sum(r.tokens for r in part)
+        done_before, part_tokens = report.tokens_encoded - tokens_before, sum(cost(r.tokens) for r in part)
 
         def encoding(texts_done: int, texts_total: int, before: int = done_before, size: int = part_tokens) -> None:
             show(texts_done, texts_total, before + size * texts_done // max(texts_total, 1))
 
         t0 = time.perf_counter()
         try:
-            vectors = run.encoder.encode(texts, kind="document", progress=encoding)
+            vectors = run.encoder.encode(texts, kind="document", progress=encoding, max_tokens=run.opts.embed_tokens)
         except _Cancelled:
             report.cancelled = True
             return
@@ -625,7 +641,7 @@ def _embed_pending(
         store.cache_vectors(by_hash)  # first the cache: a kill before the rows are written loses no encoding
         store.set_vectors({key: by_hash[h] for h in by_hash for key in keys_of[h]})
         report.chunks_encoded += len(part)
-        report.tokens_encoded += sum(r.tokens for r in part)
+        report.tokens_encoded += part_tokens
         embedded += sum(len(keys_of[h]) for h in by_hash)
         run.compact_when_due()
         show(0, 1, report.tokens_encoded - tokens_before)
@@ -680,12 +696,12 @@ def _encode_in_slices(run: _Run, missing: list[Chunk]) -> dict[str, np.ndarray]:
     start = 0
     while start < len(missing):
         budget, end, tokens = run.checkpoint_tokens(), start, 0
-        while end < len(missing) and (end == start or tokens + missing[end].tokens <= budget):
-            tokens += missing[end].tokens
+        while end < len(missing) and (end == start or tokens + run.embed_cost(missing[end].tokens) <= budget):
+            tokens += run.embed_cost(missing[end].tokens)
             end += 1
         part = missing[start:end]
         t0 = time.perf_counter()
-        new = encoder.encode([c.text for c in part], kind="document")
+        new = encoder.encode([c.text for c in part], kind="document", max_tokens=run.opts.embed_tokens)
         run.measured(tokens, time.perf_counter() - t0)
         part_vectors = {c.content_hash: v for c, v in zip(part, new, strict=True)}
         store.cache_vectors(part_vectors)

@@ -128,7 +128,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     """The core's settings from whichever of its flags this command has."""
     from semcode import Settings
 
-    fields = ("model", "index_dir", "device", "dtype", "threads", "max_tokens", "include_secrets")
+    fields = ("model", "index_dir", "device", "dtype", "threads", "max_tokens", "embed_tokens", "include_secrets")
     given = {f: getattr(args, f) for f in fields if getattr(args, f, None) is not None}
     if getattr(args, "max_file_size", None) is not None:
         given["max_file_mb"] = args.max_file_size

@@ -208,6 +208,14 @@ def build_parser() -> Parser:
     ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
     ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    ix.add_argument(
+        "--embed-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many tokens of a chunk its vector reads, its first ones (default 512; chunks stay whole for text "
+        "search and answers)",
+    )
     ix.add_argument("--json", action="store_true", help="print the run's report as one JSON object")
     _quiet(ix)
     _encoder_options(ix)
@@ -249,6 +257,14 @@ def build_parser() -> Parser:
     )
     wa.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     wa.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
+    wa.add_argument(
+        "--embed-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many tokens of a chunk its vector reads, its first ones (default 512; chunks stay whole for text "
+        "search and answers)",
+    )
     wa.add_argument(
         "--json", action="store_true", help='one JSON event per line: {"time", "event", ...} (started, update, stopped)'
     )

@@ -398,7 +398,9 @@ class _Job:
         per_actor: dict[str, Any] = {"num_gpus": 1} if gpus >= 1 else {"num_cpus": self.job.cpus_per_actor}
         threads = self.settings.threads or (None if gpus >= 1 else max(1, int(self.job.cpus_per_actor)))
         s = self.settings
-        config = EncoderConfig(self.model, s.device, s.dtype, threads, self.opts.max_tokens, self.job.fail_once)
+        config = EncoderConfig(
+            self.model, s.device, s.dtype, threads, self.opts.max_tokens, self.opts.embed_tokens, self.job.fail_once
+        )
         self.summary.actors, self.summary.gpus_per_actor = actors, float(per_actor.get("num_gpus", 0))
         # (Ray Data restarts a dead actor and retries its block: max_restarts and max_task_retries default to -1)
         # from_items builds the blocks here (from_arrow runs a metadata task per block), one item per block

@@ -66,6 +66,7 @@ class EncoderConfig:
     dtype: str | None
     threads: int | None
     max_tokens: int
+    embed_tokens: int  # how many tokens of a chunk its vector reads (``IndexOptions.embed_tokens``)
     fail_once: str | None = None  # tests: see ``die_once``
 
 
@@ -90,7 +91,7 @@ class EncoderActor:
         die_once(self.config.fail_once, "encode")
         hashes = [h for block in batch.column("content_hash").to_pylist() for h in block]
         texts = [t for block in batch.column("text").to_pylist() for t in block]
-        vectors = self.encoder.encode(texts, kind="document")
+        vectors = self.encoder.encode(texts, kind="document", max_tokens=self.config.embed_tokens)
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1), pa.float32())
         column = pa.FixedSizeListArray.from_arrays(flat, self.encoder.dim)
         return pa.table({"content_hash": pa.array(hashes, pa.string()), "vector": column})

@@ -888,5 +888,6 @@ class _EncoderOnFirstUse:
         texts: list[str],
         kind: Literal["document", "query"] = "document",
         progress: Callable[[int, int], None] | None = None,
+        max_tokens: int | None = None,
     ) -> np.ndarray:
-        return self.engine.load_encoder().encode(texts, kind=kind, progress=progress)
+        return self.engine.load_encoder().encode(texts, kind=kind, progress=progress, max_tokens=max_tokens)

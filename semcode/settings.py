@@ -29,6 +29,7 @@ class Settings:
     dtype: str | None = None  # "fp32", "bf16", "fp16", "int8" (default: int8 on VNNI CPUs, else bf16 if native, fp32)
     threads: int | None = None  # torch CPU threads (default: torch's choice)
     max_tokens: int | None = None  # chunk budget and encoder limit (default: the model's, 8192)
+    embed_tokens: int | None = None  # how many tokens of a chunk its vector reads (default: EMBED_TOKENS, 512)
     max_file_mb: float = MAX_FILE_MB
     include_secrets: bool = False  # also index .env, *.pem, *.key, id_rsa, ...
     extra_excludes: tuple[str, ...] = field(default=())  # gitignore-syntax lines, relative to each root
@@ -68,11 +69,14 @@ class Settings:
     ) -> IndexOptions:
         """Indexing options (``max_tokens``: the loaded encoder's limit). The vector index is built separately
         (``Engine.build_vector_index``) unless ``vector_index_min_rows`` is given; ``embed`` False: phase 1 only."""
-        from indexer.index import IndexOptions
+        from indexer.index import EMBED_TOKENS, IndexOptions
 
+        if self.embed_tokens is not None and self.embed_tokens < 2:
+            raise ValueError(f"embed_tokens must be at least 2, got {self.embed_tokens}")
         return IndexOptions(
             discover=self.discover_options(),
             max_tokens=max_tokens,
             vector_index_min_rows=vector_index_min_rows,
             embed=embed,
+            embed_tokens=self.embed_tokens or EMBED_TOKENS,
         )

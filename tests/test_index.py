@@ -498,3 +498,39 @@ def test_a_new_chunking_rechunks_every_file_once(tmp_path, enc):
     assert rerun.chunks_encoded == 0  # every chunk text of today's chunker was encoded before
     assert sorted((c.path, c.start_line, c.symbol or "") for c in store.chunks(repo)) == current
     assert store.checks_version(repo) == CONTENT_CHECKS
+
+
+@pytest.mark.parametrize(("embed_tokens", "whole"), [(16, False), (4096, True)])
+def test_a_chunk_vector_reads_its_first_embed_tokens(tmp_path, enc, model, embed_tokens, whole):
+    """``IndexOptions.embed_tokens``: the vector of a chunk longer than the window is the vector of its first
+    `embed_tokens` tokens (as the encoder truncates), for phase 2 and for a save (``update_files``) alike; the row
+    keeps its whole text, and the report counts the tokens read. A window larger than every chunk changes nothing."""
+    from encoder import load_encoder
+    from indexer.index import update_files
+
+    root = make_repo(tmp_path / "repo", n_files=2)
+    store = Store.open(tmp_path / "index", model_id=enc.name, dim=enc.dim)
+    report = run_index(root, store, enc, embed_tokens=embed_tokens)
+    first = {c.content_hash: c.tokens for c in store.chunks()}
+    assert report.tokens_encoded == sum(min(t, embed_tokens) for t in first.values())
+    (root / "pkg/mod_0.py").write_text(py_function(7) + "\n\n" + py_function(8))  # a save: both phases at once
+    update_files(root, store, enc, enc.tokenizer.count, ["pkg/mod_0.py"], IndexOptions(embed_tokens=embed_tokens))
+    cut = load_encoder(model, device="cpu", dtype="fp32", max_tokens=16)  # (the tokenizer's own truncation)
+    chunks, vectors = store.chunks_with_vectors()
+    long = [(c, v) for c, v in zip(chunks, vectors, strict=True) if c.tokens > 16]
+    assert any(c.path == "pkg/mod_0.py" and c.content_hash not in first for c, _ in long)  # the save's chunks too
+    for chunk, vector in long:
+        expected, other = (enc, cut) if whole else (cut, enc)
+        assert np.allclose(vector, expected.encode([chunk.text])[0], atol=1e-5), chunk.path
+        assert not np.allclose(vector, other.encode([chunk.text])[0], atol=1e-3)
+        assert chunk.tokens == enc.tokenizer.count([chunk.text])[0]  # the row is whole
+
+
+def test_embed_tokens_setting_is_checked_and_passed_on():
+    from indexer.index import EMBED_TOKENS
+    from semcode.settings import Settings
+
+    assert Settings().index_options(8192).embed_tokens == EMBED_TOKENS
+    assert Settings(embed_tokens=64).index_options(8192).embed_tokens == 64
+    with pytest.raises(ValueError, match="embed_tokens must be at least 2"):
+        Settings(embed_tokens=1).index_options(8192)
