@@ -16,7 +16,9 @@ them (one warm-up `semcode chunks` runs first).
   opened and checked (every indexed file has its chunk rows) and the run is killed with SIGKILL (phase 2, the
   embedding, is what issue 23 puts behind; a kill there loses nothing).
 - ``mcp``: ``semcode mcp ROOT --index-dir NEW`` over stdio (the MCP SDK's client) from the spawn until
-  ``search_code`` (the project's first question) returns a hit, asked every 0.2 s.
+  ``search_code`` (the project's first question) returns a hit, asked as soon as the session is up and again every
+  0.2 s after an answer without hits (the server runs a new index's phase 1 in a child process and a search waits
+  for it: ``semcode/phase_one.py``).
 
 Ratios are per project, the time over ``chunks``; issue 23 asks for at most 3x. Nothing else should run meanwhile.
 """
