@@ -288,7 +288,7 @@ class Engine:
         False: phase 1 only (every file indexed by text; the next run embeds)."""
         self._check_writable()
         if embed and self.phase_one_apart:
-            self._phase_one_apart(folder, cancelled)  # (before any import of LanceDB: the child starts at once)
+            self._phase_one_apart(folder, progress, cancelled)  # (before any LanceDB import: the child starts at once)
         from indexer.index import index_repository
 
         store = self.store(folder)
@@ -335,12 +335,14 @@ class Engine:
             folder.state = "ready"
         return report
 
-    def _phase_one_apart(self, folder: Folder, cancelled: Callable[[], bool] | None) -> None:
+    def _phase_one_apart(
+        self, folder: Folder, progress: Callable[[Progress], None] | None, cancelled: Callable[[], bool] | None
+    ) -> None:
         """Phase 1 of a new index in a child process (``semcode.phase_one``), while this thread imports LanceDB;
         nothing when the index exists or the tree is small. The run that follows finds every file indexed by text (or,
         after a failure, does what is left). Searches wait for it from the start (``_await_apart``), also while the
         tree is being counted."""
-        from .phase_one import run_apart, worth_apart
+        from .phase_one import ChildProgress, run_apart, worth_apart
 
         done = threading.Event()
         with self._lock:
@@ -356,9 +358,13 @@ class Engine:
             finally:
                 done.set()
 
-        def progress(files_done: int, total: int) -> None:
-            folder.pending, folder.total, folder.phase = total - files_done, total, "rows"
-            if total and files_done == total and not done.is_set():
+        def reported(p: ChildProgress) -> None:
+            folder.pending, folder.total, folder.phase = p.total - p.done, p.total, "rows"
+            if progress is not None:
+                from indexer.index import Progress  # (imported by now: ``warm``)
+
+                progress(Progress(p.done, p.total, p.chunks, 0, p.seconds, phase_seconds=p.seconds))
+            if p.total and p.done == p.total and not done.is_set():
                 release(True)  # every file's rows are committed; the child compacts the tables meanwhile
 
         def warm() -> None:
@@ -369,7 +375,7 @@ class Engine:
             if worth_apart(self.settings, folder):
                 folder.state, folder.building, folder.last_error = "indexing", True, None
                 stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
-                built = run_apart(self.settings, folder, progress, stop, warm)
+                built = run_apart(self.settings, folder, reported, stop, warm)
         finally:
             if not done.is_set():
                 release(built)

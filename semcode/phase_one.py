@@ -28,7 +28,9 @@ import os
 import select
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import Settings
@@ -57,16 +59,27 @@ def worth_apart(settings: Settings, folder: Folder) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class ChildProgress:
+    """One progress line of the child: files looked at of all, chunk rows written, seconds since it started."""
+
+    done: int
+    total: int
+    chunks: int
+    seconds: float
+
+
 def run_apart(
     settings: Settings,
     folder: Folder,
-    progress: Callable[[int, int], None],
+    progress: Callable[[ChildProgress], None],
     cancelled: Callable[[], bool],
     meanwhile: Callable[[], None] = lambda: None,
 ) -> bool:
-    """Phase 1 of `folder` in a child process; ``meanwhile()`` runs in this thread while the child works (e.g. the
-    imports the rest of the run needs). ``progress(done, total)`` for each line the child reports. True when the
-    child indexed every file by text; False when it failed (logged) or was cancelled (killed)."""
+    """Phase 1 of `folder` in a child process; ``meanwhile()`` runs on a thread of its own while the child works
+    (e.g. the imports the rest of the run needs; joined before this returns). ``progress`` for each line the child
+    reports (one per batch of rows it commits). True when the child indexed every file by text; False
+    when it failed (logged) or was cancelled (killed)."""
     spec = {"root": str(folder.root), "settings": _settings_json(settings)}
     child = subprocess.Popen(
         [sys.executable, "-m", CHILD],
@@ -78,15 +91,18 @@ def run_apart(
     assert child.stdin is not None and child.stdout is not None and child.stderr is not None
     child.stdin.write(json.dumps(spec).encode())
     child.stdin.close()
+    warming = threading.Thread(target=meanwhile, name="semcode-warm", daemon=True)
+    warming.start()
     try:
-        meanwhile()
         for line in _lines(child.stdout, cancelled):
-            report = json.loads(line)
-            progress(int(report["done"]), int(report["total"]))
+            r = json.loads(line)
+            progress(ChildProgress(int(r["done"]), int(r["total"]), int(r["chunks"]), float(r["seconds"])))
     except _Stop:
         child.kill()
         child.wait()
         return False
+    finally:
+        warming.join()
     status = child.wait()
     errors = child.stderr.read().decode("utf-8", "replace").strip()
     if status != 0:
@@ -132,6 +148,8 @@ def _settings_from(data: dict[str, object]) -> Settings:
 
 def main() -> int:
     """The child: phase 1 of the root on stdin, progress on stdout."""
+    from indexer.index import Progress
+
     from .engine import Engine
 
     spec = json.loads(sys.stdin.read())
@@ -139,9 +157,9 @@ def main() -> int:
     engine = Engine(_settings_from(spec["settings"]), [Path(spec["root"])])
     folder = engine.folders[0]
 
-    def report(p: object) -> None:
-        done, total = getattr(p, "files_done", 0), getattr(p, "files_total", 0)
-        sys.stdout.write(json.dumps({"done": done, "total": total}) + "\n")
+    def report(p: Progress) -> None:
+        line = {"done": p.files_done, "total": p.files_total, "chunks": p.chunks_written, "seconds": p.seconds}
+        sys.stdout.write(json.dumps(line) + "\n")
         sys.stdout.flush()
 
     try:

@@ -410,12 +410,12 @@ class _DyingEncoder:
     def dim(self) -> int:
         return int(self.enc.dim)
 
-    def encode(self, texts, kind="document", progress=None):
+    def encode(self, texts, kind="document", progress=None, max_tokens=None):
         self.calls += 1
         if self.calls == self.die_at:
             raise _Killed
         self.texts += len(texts)
-        return self.enc.encode(texts, kind=kind, progress=progress)
+        return self.enc.encode(texts, kind=kind, progress=progress, max_tokens=max_tokens)
 
 
 @pytest.mark.parametrize("shape", ["many files", "one big file"])

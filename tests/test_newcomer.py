@@ -130,8 +130,8 @@ def test_a_package_whose_code_is_all_in_dist_says_so(tmp_path: Path, home: dict[
 class SmallBatches(Engine):
     """Rows written every two files (a big repository's batches, at the size of this small one)."""
 
-    def index_options(self, *, vector_index: bool = True) -> IndexOptions:
-        return dataclasses.replace(super().index_options(vector_index=vector_index), batch_files=2)
+    def index_options(self, *, vector_index: bool = True, embed: bool = True) -> IndexOptions:
+        return dataclasses.replace(super().index_options(vector_index=vector_index, embed=embed), batch_files=2)
 
 
 def test_a_search_on_an_index_cut_short_says_it_is_partial(tmp_path: Path, home: dict[str, str], model: Path) -> None:

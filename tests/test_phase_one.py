@@ -67,8 +67,12 @@ def test_apart_builds_the_index_an_in_process_run_builds(tmp_path: Path, model: 
     apart = Engine(Settings(model=str(model), index_dir=str(tmp_path / "a")), [root], phase_one_apart=True)
     here = Engine(Settings(model=str(model), index_dir=str(tmp_path / "b")), [root])
     try:
-        report = apart.index_folder(apart.folders[0])
+        seen: list[tuple[str, int, int]] = []
+        report = apart.index_folder(apart.folders[0], lambda p: seen.append((p.phase, p.files_done, p.files_total)))
         assert spy == [True]  # a child did phase 1
+        rows_ = [s for s in seen if s[0] == "rows"]  # the child's progress reaches the caller (an editor's bar)
+        assert rows_ and rows_[-1] == ("rows", FILES + 1, FILES + 1) and seen[-1][0] == "vectors"
+        assert seen.index(rows_[-1]) < seen.index(next(s for s in seen if s[0] == "vectors"))
         assert report.chunks_written == 0 and report.files_unchanged == FILES + 1  # ... so this run only embedded
         assert report.chunks_encoded > 0
         here.index_folder(here.folders[0])
