@@ -53,7 +53,7 @@ from indexer.search import Where, candidates  # noqa: E402
 from indexer.store import FileRecord, Store, StoredChunk  # noqa: E402
 from semcode.engine import CANDIDATE_DEPTH  # noqa: E402
 from semcode.query_terms import analyze  # noqa: E402
-from semcode.ranking import Candidates, rank  # noqa: E402
+from semcode.ranking import Candidates, names_query, rank  # noqa: E402
 
 MODEL_ID = "scale-benchmark@synthetic"
 DIM = 384
@@ -189,7 +189,7 @@ def search_times(store: Store, texts: list[str], synth: Synthetic, warm_up: int 
         vector /= np.linalg.norm(vector)
         terms = analyze(text)
         t0 = time.perf_counter()
-        found = candidates(store, text, vector, terms.name_terms, CANDIDATE_DEPTH, Where())
+        found = candidates(store, text, vector, names_query(terms, True), CANDIDATE_DEPTH, Where())
         rank(terms, Candidates(found.semantic, found.lexical, found.names), 10)
         t1 = time.perf_counter()
         store.search_vector(vector, 10)

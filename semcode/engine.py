@@ -608,9 +608,10 @@ class Engine:
         from indexer.search import candidates
 
         from .query_terms import analyze
-        from .ranking import Candidates, rank
+        from .ranking import Candidates, names_query, rank
 
         terms = analyze(q.query)
+        name_terms = names_query(terms, vector is not None)
         depth = max(CANDIDATE_DEPTH, 3 * q.limit)
         semantic: list[Hit] = []
         lexical: list[Hit] = []
@@ -619,7 +620,7 @@ class Engine:
             if stop is not None and stop():
                 return []
             deadline.check(done, len(jobs))
-            found = self._guarded(store, partial(candidates, store, q.query, vector, terms.name_terms, depth, where))
+            found = self._guarded(store, partial(candidates, store, q.query, vector, name_terms, depth, where))
             semantic += found.semantic
             lexical += found.lexical
             names += found.names

@@ -303,3 +303,19 @@ def test_duplicate_chunks_are_ordered_by_path_and_line_in_every_mode(tmp_path, m
             index.update()
         hits = [h for h in index.search("frobnicate_widget", limit=10, mode=mode) if h.symbol == "frobnicate_widget"]
         assert [h.path for h in hits] == ["alpha.py", "mid.py", "zeta.py"]
+
+
+@pytest.mark.parametrize(
+    ("query", "semantic", "expected"),
+    [
+        ("how does APIRouter include_router work", True, "APIRouter include_router"),  # identifiers: always
+        ("how does APIRouter include_router work", False, "APIRouter include_router"),
+        ("where are retries scheduled after a timeout", True, ""),  # a sentence beside a semantic list: none
+        ("where are retries scheduled after a timeout", False, "retries scheduled after timeout"),  # phase 1 only
+    ],
+)
+def test_names_list_for_identifiers_or_when_there_is_no_semantic_list(query, semantic, expected) -> None:
+    from semcode.query_terms import analyze
+    from semcode.ranking import names_query
+
+    assert names_query(analyze(query), semantic) == expected
