@@ -14,7 +14,6 @@ each front door gets the same limits and the same messages.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import CancelledError
 from functools import partial
@@ -52,6 +51,7 @@ if TYPE_CHECKING:
     from indexer.store import Hit, Store, StoredChunk
 
     from .models import ModelCache
+    from .phase_one import PhaseOneApart
 
 F = TypeVar("F", bound=Folder)
 T = TypeVar("T")
@@ -59,7 +59,6 @@ Stop = Callable[[], bool] | None
 CANDIDATE_DEPTH = 40  # each retriever's list a ranked search reads (at least; 3 x the limit when that is more)
 VECTOR_INDEX_MIN_ROWS = 100_000  # an IVF_PQ index past this many rows; below, flat search is exact and fast
 BUFFER_WRITES_PER_COMPACTION = 50
-PHASE_ONE_WAIT_S = 5.0  # how long a search waits for a new index's phase 1 in a child process (``_await_apart``)
 
 
 class Engine:
@@ -85,9 +84,11 @@ class Engine:
         self.models = models
         self.read_only = read_only
         self.open_on_read = open_on_read
-        self.phase_one_apart = phase_one_apart
-        # index folder -> set when the child process building it (not opened here meanwhile) is done
-        self._apart: dict[str, threading.Event] = {}
+        self.apart: PhaseOneApart | None = None  # new indexes' phase 1 in a child process
+        if phase_one_apart:
+            from .phase_one import PhaseOneApart
+
+            self.apart = PhaseOneApart()
         self.folders: list[Folder] = []
         self.writer = Writer()
         self.encoder: Encoder | None = None
@@ -237,8 +238,8 @@ class Engine:
         False, an index folder that does not exist yet is not created (None)."""
         with self._lock:
             if folder.store is None:
-                if folder.index_dir in self._apart:
-                    return None  # a child is creating its tables (``_phase_one_apart``)
+                if self.apart is not None and self.apart.building(folder.index_dir):
+                    return None  # a child is creating its tables (``PhaseOneApart``)
                 if folder.index_dir not in self._stores:
                     if not create and not self.location(folder.index_dir).exists():
                         return None
@@ -287,8 +288,8 @@ class Engine:
         at the next file once `cancelled()` or the folder's ``cancel`` is set (the next run completes it). `embed`
         False: phase 1 only (every file indexed by text; the next run embeds)."""
         self._check_writable()
-        if embed and self.phase_one_apart:
-            self._phase_one_apart(folder, progress, cancelled)  # (before any LanceDB import: the child starts at once)
+        if embed and self.apart is not None:  # (before any LanceDB import: the child starts at once)
+            self.apart.run(self.settings, folder, lambda: self.store(folder), progress, cancelled)
         from indexer.index import index_repository
 
         store = self.store(folder)
@@ -334,60 +335,6 @@ class Engine:
         if not folder.cancel.is_set():  # else the folder was removed, or the engine closes
             folder.state = "ready"
         return report
-
-    def _phase_one_apart(
-        self, folder: Folder, progress: Callable[[Progress], None] | None, cancelled: Callable[[], bool] | None
-    ) -> None:
-        """Phase 1 of a new index in a child process (``semcode.phase_one``), while this thread imports LanceDB;
-        nothing when the index exists or the tree is small. The run that follows finds every file indexed by text (or,
-        after a failure, does what is left). Searches wait for it from the start (``_await_apart``), also while the
-        tree is being counted."""
-        from .phase_one import ChildProgress, run_apart, worth_apart
-
-        done = threading.Event()
-        with self._lock:
-            self._apart[folder.index_dir] = done
-
-        def release(opened: bool) -> None:
-            """Searches may go on (and open the index: ``opened``, here first, so that they need not)."""
-            with self._lock:
-                self._apart.pop(folder.index_dir, None)
-            try:
-                if opened:
-                    self.store(folder)
-            finally:
-                done.set()
-
-        def reported(p: ChildProgress) -> None:
-            folder.pending, folder.total, folder.phase = p.total - p.done, p.total, "rows"
-            if progress is not None:
-                from indexer.index import Progress  # (imported by now: ``warm``)
-
-                progress(Progress(p.done, p.total, p.chunks, 0, p.seconds, phase_seconds=p.seconds))
-            if p.total and p.done == p.total and not done.is_set():
-                release(True)  # every file's rows are committed; the child compacts the tables meanwhile
-
-        def warm() -> None:
-            import indexer.index  # noqa: F401  (LanceDB's import and the run's, while the child works on the other core)
-
-        built = False
-        try:
-            if worth_apart(self.settings, folder):
-                folder.state, folder.building, folder.last_error = "indexing", True, None
-                stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
-                built = run_apart(self.settings, folder, reported, stop, warm)
-        finally:
-            if not done.is_set():
-                release(built)
-
-    def _await_apart(self, timeout: float = PHASE_ONE_WAIT_S) -> None:
-        """A search while a new index's phase 1 runs in a child waits for it, at most `timeout` seconds (phase 1
-        takes 1-3 s on a mid-sized project): its first answer then has hits instead of "being built"."""
-        with self._lock:
-            waits = list(self._apart.values())
-        deadline = time.monotonic() + timeout
-        for done in waits:
-            done.wait(max(0.0, deadline - time.monotonic()))
 
     def update_files(self, folder: Folder, paths: list[str]) -> IndexReport:
         """Re-index the given repository-relative paths (a save, a watcher batch): writer thread."""
@@ -563,8 +510,9 @@ class Engine:
         checked (True: return []) and the deadline (past `deadline_s` seconds from the call: ``SearchTimeout``). A
         broken glob raises ValueError before any search runs. The query is encoded once (``query_vector``). The
         search waits for a turn of the process's ``SearchGate`` (``Busy`` when too many are waiting), and for a new
-        index's phase 1 in a child (``_await_apart``)."""
-        self._await_apart()
+        index's phase 1 in a child (``PhaseOneApart.wait``)."""
+        if self.apart is not None:
+            self.apart.wait()
         with self.gate.slot():
             return self._search(q, repo, everywhere, stop, deadline_s)
 
@@ -750,7 +698,8 @@ class Engine:
         check_line(line)
         check_limit(limit)
         langs, glob = check_languages(languages), check_glob(path_glob)
-        self._await_apart()
+        if self.apart is not None:
+            self.apart.wait()
         store = self.store(folder, create=False)
         if store is None:
             return None, []

@@ -16,7 +16,8 @@ goes straight to phase 2 (embedding). The index is the one an in-process run wri
   to the in-process run, which logs why.
 
 The child: ``python -m semcode.phase_one`` with one JSON object on stdin (the settings and the root), one JSON
-object per progress line on stdout (``{"done": N, "total": M}``), exit status 0 when every file is indexed by text.
+object per batch on stdout (``{"done", "total", "chunks", "seconds"}``: files looked at of all, chunk rows written),
+exit status 0 when every file is indexed by text.
 """
 
 from __future__ import annotations
@@ -28,19 +29,26 @@ import os
 import select
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 from .settings import Settings
 from .workspace import Folder
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from indexer.index import Progress
+
 CHILD = "semcode.phase_one"  # the module the child runs
 APART_MIN_FILES = 64  # below this many files, phase 1 ends before a child would have imported its modules
 POLL_S = 0.2  # how often the parent checks for a cancellation while it waits for the child
+WAIT_S = 5.0  # how long a search waits for a new index's phase 1 in a child process (``PhaseOneApart.wait``)
 
 
 def worth_apart(settings: Settings, folder: Folder) -> bool:
@@ -80,15 +88,35 @@ def run_apart(
     (e.g. the imports the rest of the run needs; joined before this returns). ``progress`` for each line the child
     reports (one per batch of rows it commits). True when the child indexed every file by text; False
     when it failed (logged) or was cancelled (killed)."""
-    spec = {"root": str(folder.root), "settings": _settings_json(settings)}
+    spec: dict[str, object] = {"root": str(folder.root), "settings": _settings_json(settings)}
+    with tempfile.TemporaryFile() as errors:  # (a pipe read only at the end could fill up and stall a chatty child)
+        status = _run_child(spec, errors, progress, cancelled, meanwhile)
+        errors.seek(0)
+        said = errors.read().decode("utf-8", "replace").strip()
+    if status is None:
+        return False
+    if status != 0:
+        log.warning("phase 1 of %s in a child process failed (status %s): %s", folder.root, status, said[-2000:])
+        return False
+    return True
+
+
+def _run_child(
+    spec: dict[str, object],
+    errors: IO[bytes],
+    progress: Callable[[ChildProgress], None],
+    cancelled: Callable[[], bool],
+    meanwhile: Callable[[], None],
+) -> int | None:
+    """The child's exit status; None when it was cancelled (and killed)."""
     child = subprocess.Popen(
         [sys.executable, "-m", CHILD],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         env={**os.environ, "SEMCODE_NO_DAEMON": "1"},
     )
-    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
+    assert child.stdin is not None and child.stdout is not None
     child.stdin.write(json.dumps(spec).encode())
     child.stdin.close()
     warming = threading.Thread(target=meanwhile, name="semcode-warm", daemon=True)
@@ -97,18 +125,85 @@ def run_apart(
         for line in _lines(child.stdout, cancelled):
             r = json.loads(line)
             progress(ChildProgress(int(r["done"]), int(r["total"]), int(r["chunks"]), float(r["seconds"])))
-    except _Stop:
+        return child.wait()
+    except BaseException as e:  # cancelled, or a failure here: the child goes too
         child.kill()
         child.wait()
-        return False
+        if isinstance(e, _Stop):
+            return None
+        raise
     finally:
         warming.join()
-    status = child.wait()
-    errors = child.stderr.read().decode("utf-8", "replace").strip()
-    if status != 0:
-        log.warning("phase 1 of %s in a child process failed (status %s): %s", folder.root, status, errors[-2000:])
-        return False
-    return True
+        child.stdout.close()
+
+
+class PhaseOneApart:
+    """An engine's phase-1 children (``Engine(phase_one_apart=True)``): which index folders one is building (the
+    engine opens none of them meanwhile), a wait for searches, and the run itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._building: dict[str, threading.Event] = {}  # index folder -> set when its child's rows are in
+
+    def building(self, index_dir: str) -> bool:
+        with self._lock:
+            return index_dir in self._building
+
+    def wait(self, timeout: float = WAIT_S) -> None:
+        """A search while a new index's phase 1 runs in a child waits for its rows, at most `timeout` seconds
+        (phase 1 takes 1-3 s on a mid-sized project): its first answer then has hits instead of "being built"."""
+        with self._lock:
+            waits = list(self._building.values())
+        deadline = time.monotonic() + timeout
+        for done in waits:
+            done.wait(max(0.0, deadline - time.monotonic()))
+
+    def run(
+        self,
+        settings: Settings,
+        folder: Folder,
+        open_store: Callable[[], object],
+        progress: Callable[[Progress], None] | None,
+        cancelled: Callable[[], bool] | None,
+    ) -> None:
+        """Phase 1 of `folder` in a child when it is worth it (``worth_apart``), while this thread's helper imports
+        LanceDB; nothing otherwise. The engine's run that follows finds every file indexed by text (or, after a
+        failure, does what is left). Searches wait from the start, also while the tree is being counted; they go
+        on once every file's rows are committed, after ``open_store()`` (so that they need not open it)."""
+        done = threading.Event()
+        with self._lock:
+            self._building[folder.index_dir] = done
+
+        def release(opened: bool) -> None:
+            with self._lock:
+                self._building.pop(folder.index_dir, None)
+            try:
+                if opened:
+                    open_store()
+            finally:
+                done.set()
+
+        def reported(p: ChildProgress) -> None:
+            folder.pending, folder.total, folder.phase = p.total - p.done, p.total, "rows"
+            if progress is not None:
+                from indexer.index import Progress  # (imported by now: ``warm``)
+
+                progress(Progress(p.done, p.total, p.chunks, 0, p.seconds, phase_seconds=p.seconds))
+            if p.total and p.done == p.total and not done.is_set():
+                release(True)  # every file's rows are committed; the child compacts the tables meanwhile
+
+        def warm() -> None:
+            import indexer.index  # noqa: F401  (LanceDB's import and the run's, while the child works on the other core)
+
+        built = False
+        try:
+            if worth_apart(settings, folder):
+                folder.state, folder.building, folder.last_error = "indexing", True, None
+                stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
+                built = run_apart(settings, folder, reported, stop, warm)
+        finally:
+            if not done.is_set():
+                release(built)
 
 
 class _Stop(Exception):
@@ -148,7 +243,6 @@ def _settings_from(data: dict[str, object]) -> Settings:
 
 def main() -> int:
     """The child: phase 1 of the root on stdin, progress on stdout."""
-    from indexer.index import Progress
 
     from .engine import Engine
 

@@ -97,9 +97,11 @@ def test_a_search_during_phase_one_waits_for_it(tmp_path: Path, model: Path, spy
     try:
         run.start()
         deadline = time.monotonic() + 60
-        while not engine._apart and run.is_alive() and time.monotonic() < deadline:
+        assert engine.apart is not None
+        index_dir = engine.folders[0].index_dir
+        while not engine.apart.building(index_dir) and run.is_alive() and time.monotonic() < deadline:
             time.sleep(0.005)
-        assert engine._apart, "the child never started"
+        assert engine.apart.building(index_dir), "the child never started"
         assert engine.store(engine.folders[0], create=False) is None  # not opened here while the child builds it
         hits = engine.search(SearchQuery("zebracorn", mode="lexical"))
         assert [h.chunk.path for h in hits][:1] == ["README.md"]  # the answer waited for phase 1
@@ -133,7 +135,8 @@ def test_a_cancelled_child_is_killed_and_the_next_run_completes(tmp_path: Path, 
         seen: list[bool] = []
 
         def cancelled() -> bool:  # from the moment the child runs
-            seen.append(bool(engine._apart) or any(seen))
+            assert engine.apart is not None
+            seen.append(engine.apart.building(engine.folders[0].index_dir) or any(seen))
             return seen[-1]
 
         report = engine.index_folder(engine.folders[0], cancelled=cancelled)
