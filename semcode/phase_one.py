@@ -53,9 +53,9 @@ WAIT_S = 5.0  # how long a search waits for a new index's phase 1 in a child pro
 
 def worth_apart(settings: Settings, folder: Folder) -> bool:
     """Whether `folder`'s next run should do its phase 1 in a child: a local index that does not exist yet, of a
-    tree with at least ``APART_MIN_FILES`` files the walk takes."""
+    tree with at least ``APART_MIN_FILES`` files the walk takes (not on Windows, where ``select`` takes no pipes)."""
     where = settings.index_location(folder.index_dir)
-    if where.remote or where.exists():
+    if os.name == "nt" or where.remote or where.exists():
         return False
     from indexer.discover import discover
 
