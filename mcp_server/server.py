@@ -178,6 +178,8 @@ def start_indexing(engine: Engine) -> None:
 
     for folder in engine.folders:
         engine.writer.submit(run, folder)
+    if engine.apart is not None and engine.folders:
+        engine.apart.decided.wait(1.0)  # a new index's phase 1 starts in its child before the MCP SDK's import
 
 
 class BearerToken:

@@ -144,6 +144,9 @@ class PhaseOneApart:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._building: dict[str, threading.Event] = {}  # index folder -> set when its child's rows are in
+        # set once the first run has decided (and started its child, if any): a server starting up waits for it
+        # before its own imports, which would otherwise hold the interpreter lock while the tree is counted
+        self.decided = threading.Event()
 
     def building(self, index_dir: str) -> bool:
         with self._lock:
@@ -186,22 +189,27 @@ class PhaseOneApart:
         def reported(p: ChildProgress) -> None:
             folder.pending, folder.total, folder.phase = p.total - p.done, p.total, "rows"
             if progress is not None:
-                from indexer.index import Progress  # (imported by now: ``warm``)
+                from indexer.index import Progress
 
                 progress(Progress(p.done, p.total, p.chunks, 0, p.seconds, phase_seconds=p.seconds))
             if p.total and p.done == p.total and not done.is_set():
                 release(True)  # every file's rows are committed; the child compacts the tables meanwhile
 
         def warm() -> None:
-            import indexer.index  # noqa: F401  (LanceDB's import and the run's, while the child works on the other core)
+            # what a first search needs (LanceDB's import above all), while the child works on the other core; the
+            # rest of the run's modules (chunking) load after the search has answered
+            import indexer.search
+            import indexer.store  # noqa: F401
 
         built = False
         try:
             if worth_apart(settings, folder):
                 folder.state, folder.building, folder.last_error = "indexing", True, None
                 stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
+                self.decided.set()  # (the child starts a few milliseconds later)
                 built = run_apart(settings, folder, reported, stop, warm)
         finally:
+            self.decided.set()
             if not done.is_set():
                 release(built)
 
