@@ -85,12 +85,9 @@ class Encoder:
         if isinstance(texts, str):
             raise TypeError("encode() takes a sequence of texts, not a single str")
         prefix = self.prompts.get(kind, "")
-        if max_tokens is not None and max_tokens < self.max_tokens:
-            tokenized = self.tokenizer.limited(max_tokens)([prefix + t for t in texts])
-            self.stats.truncated += tokenized.truncated
-            return self.encode_ids(tokenized.ids, progress=progress)
-        tokenized = self.tokenizer([prefix + t for t in texts])
-        if tokenized.truncated:
+        tokenizer = self.tokenizer if max_tokens is None else self.tokenizer.limited(max_tokens)
+        tokenized = tokenizer([prefix + t for t in texts])
+        if tokenized.truncated and tokenizer is self.tokenizer:  # (a limit the caller chose is no surprise)
             log.warning(
                 "%d of %d texts were longer than max_tokens=%d and were truncated",
                 tokenized.truncated,

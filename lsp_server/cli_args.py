@@ -208,14 +208,7 @@ def build_parser() -> Parser:
     ix.add_argument("--rebuild", action="store_true", help="delete the index first and build it anew")
     ix.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     ix.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
-    ix.add_argument(
-        "--embed-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="how many tokens of a chunk its vector reads, its first ones (default 512; chunks stay whole for text "
-        "search and answers)",
-    )
+    _embed_tokens(ix)
     ix.add_argument("--json", action="store_true", help="print the run's report as one JSON object")
     _quiet(ix)
     _encoder_options(ix)
@@ -257,14 +250,7 @@ def build_parser() -> Parser:
     )
     wa.add_argument("--max-file-size", type=float, default=2.0, help="skip files over this many MB (default 2)")
     wa.add_argument("--include-secrets", action="store_true", help="also index .env, *.pem, *.key, id_rsa, ...")
-    wa.add_argument(
-        "--embed-tokens",
-        type=int,
-        default=None,
-        metavar="N",
-        help="how many tokens of a chunk its vector reads, its first ones (default 512; chunks stay whole for text "
-        "search and answers)",
-    )
+    _embed_tokens(wa)
     wa.add_argument(
         "--json", action="store_true", help='one JSON event per line: {"time", "event", ...} (started, update, stopped)'
     )
@@ -431,6 +417,17 @@ def _daemon_parser(sub: Any) -> None:
     sv.add_argument("--index-dir", default=None, help="the index folder to open at start (with --root)")
     sv.add_argument("--model", default=None, help="the model of that index; " + MODEL_HELP)
     _encoder_options(sv)  # (--threads: the daemon's torch threads, process-wide; default 1)
+
+
+def _embed_tokens(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--embed-tokens",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many tokens of a chunk its vector reads, its first ones (default 512; chunks stay whole for text "
+        "search and answers)",
+    )
 
 
 def _quiet(p: argparse.ArgumentParser) -> None:
