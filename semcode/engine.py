@@ -247,6 +247,13 @@ class Engine:
                 folder.store = self._stores[folder.index_dir]
             return folder.store
 
+    def _open_beside_child(self, index_dir: str) -> None:
+        """Open the index a phase-1 child is filling, once the child has created its tables and indexes (it says
+        so): the store is ready when the child's rows are, and ``store()`` hands it out after the child's release."""
+        with self._lock:
+            if index_dir not in self._stores:
+                self._stores[index_dir] = self._open_store(index_dir)
+
     def location(self, index_dir: str) -> Location:
         """Where an index lives (a local folder or an object-store URI) with the storage options that reach it."""
         return self.settings.index_location(index_dir)
@@ -289,7 +296,8 @@ class Engine:
         False: phase 1 only (every file indexed by text; the next run embeds)."""
         self._check_writable()
         if embed and self.apart is not None:  # (before any LanceDB import: the child starts at once)
-            self.apart.run(self.settings, folder, lambda: self.store(folder), progress, cancelled)
+            opened = partial(self._open_beside_child, folder.index_dir)
+            self.apart.run(self.settings, folder, lambda: self.store(folder), opened, progress, cancelled)
         from indexer.index import index_repository
 
         store = self.store(folder)

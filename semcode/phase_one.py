@@ -15,9 +15,11 @@ goes straight to phase 2 (embedding). The index is the one an in-process run wri
   what it committed stays, as after any kill, and the next run completes it. A child that fails leaves the work
   to the in-process run, which logs why.
 
-The child: ``python -m semcode.phase_one`` with one JSON object on stdin (the settings and the root), one JSON
-object per batch on stdout (``{"done", "total", "chunks", "seconds"}``: files looked at of all, chunk rows written),
-exit status 0 when every file is indexed by text.
+The child: ``python -m semcode.phase_one`` with one JSON object on stdin (the settings and the root); on stdout
+``{"opened": true}`` once it has created the index's tables and indexes (the server then opens the index beside it,
+which writes nothing more, so that opening is off the first search's path), then one JSON object per batch
+(``{"done", "total", "chunks", "seconds"}``: files looked at of all, chunk rows written); exit status 0 when every
+file is indexed by text.
 """
 
 from __future__ import annotations
@@ -83,14 +85,16 @@ def run_apart(
     progress: Callable[[ChildProgress], None],
     cancelled: Callable[[], bool],
     meanwhile: Callable[[], None] = lambda: None,
+    opened: Callable[[], None] = lambda: None,
 ) -> bool:
     """Phase 1 of `folder` in a child process; ``meanwhile()`` runs on a thread of its own while the child works
-    (e.g. the imports the rest of the run needs; joined before this returns). ``progress`` for each line the child
-    reports (one per batch of rows it commits). True when the child indexed every file by text; False
-    when it failed (logged) or was cancelled (killed)."""
+    (e.g. the imports the rest of the run needs; joined before this returns). ``opened()`` once the child has
+    created the index's tables and indexes (a failure there is logged: the child goes on), ``progress`` for each
+    line the child reports (one per batch of rows it commits). True when the child indexed every file by text;
+    False when it failed (logged) or was cancelled (killed)."""
     spec: dict[str, object] = {"root": str(folder.root), "settings": _settings_json(settings)}
     with tempfile.TemporaryFile() as errors:  # (a pipe read only at the end could fill up and stall a chatty child)
-        status = _run_child(spec, errors, progress, cancelled, meanwhile)
+        status = _run_child(spec, errors, progress, cancelled, meanwhile, opened)
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace").strip()
     if status is None:
@@ -107,6 +111,7 @@ def _run_child(
     progress: Callable[[ChildProgress], None],
     cancelled: Callable[[], bool],
     meanwhile: Callable[[], None],
+    opened: Callable[[], None],
 ) -> int | None:
     """The child's exit status; None when it was cancelled (and killed)."""
     child = subprocess.Popen(
@@ -124,6 +129,9 @@ def _run_child(
     try:
         for line in _lines(child.stdout, cancelled):
             r = json.loads(line)
+            if r.get("opened"):
+                _opened(opened)
+                continue
             progress(ChildProgress(int(r["done"]), int(r["total"]), int(r["chunks"]), float(r["seconds"])))
         return child.wait()
     except BaseException as e:  # cancelled, or a failure here: the child goes too
@@ -135,6 +143,13 @@ def _run_child(
     finally:
         warming.join()
         child.stdout.close()
+
+
+def _opened(opened: Callable[[], None]) -> None:
+    try:
+        opened()
+    except Exception as e:  # the search opens it after the child's rows, and says what is wrong then
+        log.warning("opening the index beside its phase-1 child failed: %s", e)
 
 
 class PhaseOneApart:
@@ -166,13 +181,16 @@ class PhaseOneApart:
         settings: Settings,
         folder: Folder,
         open_store: Callable[[], object],
+        opened: Callable[[], None],
         progress: Callable[[Progress], None] | None,
         cancelled: Callable[[], bool] | None,
     ) -> None:
         """Phase 1 of `folder` in a child when it is worth it (``worth_apart``), while this thread's helper imports
         LanceDB; nothing otherwise. The engine's run that follows finds every file indexed by text (or, after a
         failure, does what is left). Searches wait from the start, also while the tree is being counted; they go
-        on once every file's rows are committed, after ``open_store()`` (so that they need not open it)."""
+        on once every file's rows are committed, after ``open_store()`` (so that they need not open it).
+        ``opened()`` opens the index for the engine once the child has created its tables (``run_apart``), while
+        the child writes the rows."""
         done = threading.Event()
         with self._lock:
             self._building[folder.index_dir] = done
@@ -207,7 +225,7 @@ class PhaseOneApart:
                 folder.state, folder.building, folder.last_error = "indexing", True, None
                 stop = lambda: folder.cancel.is_set() or bool(cancelled and cancelled())  # noqa: E731
                 self.decided.set()  # (the child starts a few milliseconds later)
-                built = run_apart(settings, folder, reported, stop, warm)
+                built = run_apart(settings, folder, reported, stop, warm, opened)
         finally:
             self.decided.set()
             if not done.is_set():
@@ -265,6 +283,9 @@ def main() -> int:
         sys.stdout.flush()
 
     try:
+        engine.store(folder)  # the tables and indexes, created before the parent opens them too
+        sys.stdout.write(json.dumps({"opened": True}) + "\n")
+        sys.stdout.flush()
         result = engine.index_folder(folder, report, cancelled=lambda: os.getppid() != parent, embed=False)
     finally:
         engine.close()

@@ -111,6 +111,52 @@ def test_a_search_during_phase_one_waits_for_it(tmp_path: Path, model: Path, spy
     assert spy == [True]
 
 
+def test_the_index_is_opened_beside_the_child_before_its_rows_are_in(
+    tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child says when its tables exist; the engine opens the index then (off the first search's path), and
+    hands that store out once the child's rows are in."""
+    root = make_repo(tmp_path / "repo")
+    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    assert engine.apart is not None
+    opened: list[tuple[bool, object]] = []
+    real = Engine._open_beside_child
+
+    def recorded(self: Engine, where: str) -> None:
+        real(self, where)
+        opened.append((engine.apart.building(where), self._stores.get(where)))  # type: ignore[union-attr]
+
+    monkeypatch.setattr(Engine, "_open_beside_child", recorded)
+    try:
+        engine.index_folder(engine.folders[0], vector_index=False)
+        assert spy == [True]
+        assert len(opened) == 1 and opened[0][0]  # opened while the child was still building the index
+        assert engine.store(engine.folders[0]) is opened[0][1]  # ... and that store is the one served
+        assert engine.folders[0].files == FILES + 1
+    finally:
+        engine.close_now()
+
+
+def test_a_failed_early_open_is_logged_and_the_run_goes_on(
+    tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_repo(tmp_path / "repo")
+    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+
+    def broken(self: Engine, where: str) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(Engine, "_open_beside_child", broken)
+    try:
+        with caplog.at_level(logging.WARNING, logger="semcode.phase_one"):
+            engine.index_folder(engine.folders[0], vector_index=False)
+        assert spy == [True] and "disk on fire" in caplog.text
+        hits = engine.search(SearchQuery("zebracorn", mode="lexical"))
+        assert [h.chunk.path for h in hits][:1] == ["README.md"]
+    finally:
+        engine.close_now()
+
+
 def test_a_failed_child_leaves_the_work_to_the_run(
     tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
