@@ -159,6 +159,34 @@ def test_replace_file_chunks_replaces_and_clears(store: Store) -> None:
     assert store.stats()["rows"] == 1
 
 
+def test_rows_renumbered_between_lookup_and_delete_are_deleted_by_key(store: Store, tmp_path: Path) -> None:
+    """A commit deletes a changed file's old rows by row id, checked against their keys; when another process
+    compacted the table after the lookup (rows renumbered), the keys it missed are deleted by key: the file ends
+    with its new rows only, and no other file loses a row."""
+    for i in range(4):  # several fragments, so that a compaction renumbers the rows
+        extra = chunk(f"src/extra{i}.py", f"def extra{i}(): return {i}", symbol=f"extra{i}")
+        store.replace_file_chunks(REPO, {f"src/extra{i}.py": [(extra, unit(4 + i % 4, 0))]})
+    other = Store.open(tmp_path / "index", MODEL, DIM)
+    table = store._chunks
+    real_add, real_delete, deletes = table.add, table.delete, []
+
+    def add_then_compact(*args: object, **kwargs: object) -> object:
+        done = real_add(*args, **kwargs)
+        other.compact(prune_vectors=False)  # another writer's compaction between the lookup and the delete
+        return done
+
+    def delete(where: str) -> object:
+        deletes.append(where)
+        return real_delete(where)
+
+    table.add, table.delete = add_then_compact, delete  # type: ignore[method-assign]
+    new = chunk("src/cache.py", "class LRUCache:\n    drop the oldest entry", symbol="LRUCache")
+    store.replace_file_chunks(REPO, {"src/cache.py": [(new, unit(3))]})
+    assert len(deletes) == 2 and deletes[0].startswith("_rowid IN")  # by row id first, then by key
+    assert [c.text for c in store.chunks(REPO) if c.path == "src/cache.py"] == [new.text]
+    assert store.count_chunks(REPO) == 1 + 1 + 4  # the new chunk, main.go's, the extras
+
+
 def test_unchanged_rows_survive_and_metadata_change_is_applied(store: Store) -> None:
     main = chunk("cmd/main.go", "func parseArgs() flags command line", symbol="parseArgs", language="go")
     moved = chunk("cmd/main.go", "func parseArgs() flags command line", symbol="parseArgs", language="go", parent="X")
