@@ -189,7 +189,7 @@ def search_times(store: Store, texts: list[str], synth: Synthetic, warm_up: int 
         vector /= np.linalg.norm(vector)
         terms = analyze(text)
         t0 = time.perf_counter()
-        found = candidates(store, text, vector, names_query(terms, True), CANDIDATE_DEPTH, Where())
+        found = candidates(store, terms.text_query, vector, names_query(terms, True), CANDIDATE_DEPTH, Where())
         rank(terms, Candidates(found.semantic, found.lexical, found.names), 10)
         t1 = time.perf_counter()
         store.search_vector(vector, 10)

@@ -576,7 +576,7 @@ class Engine:
             if stop is not None and stop():
                 return []
             deadline.check(done, len(jobs))
-            found = self._guarded(store, partial(candidates, store, q.query, vector, name_terms, depth, where))
+            found = self._guarded(store, partial(candidates, store, terms.text_query, vector, name_terms, depth, where))
             semantic += found.semantic
             lexical += found.lexical
             names += found.names

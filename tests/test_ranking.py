@@ -319,3 +319,22 @@ def test_names_list_for_identifiers_or_when_there_is_no_semantic_list(query, sem
     from semcode.ranking import names_query
 
     assert names_query(analyze(query), semantic) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (
+            "How does the retry policy decide whether a failed call is safe?",
+            "retry policy decide whether failed call safe?",
+        ),
+        ("which function parses the `Content-Type` header", "parses `Content-Type` header"),
+        ("APIRouter.include_router", "APIRouter.include_router"),  # an identifier lookup: as written
+        ("parse_qs", "parse_qs"),
+        ("how does it work", "how does it work"),  # nothing left: as written
+    ],
+)
+def test_the_lexical_list_searches_the_text_without_stop_words(query: str, expected: str) -> None:
+    from semcode.query_terms import analyze
+
+    assert analyze(query).text_query == expected
