@@ -157,8 +157,10 @@ class Folder:
         self.coverage = self.store.coverage(self.repo)
         self.chunks = self.coverage.embedded + self.coverage.pending + self.coverage.text_only
         self.interrupted = self.store.incomplete(self.repo)
-        if self.state == "new" and self.files + self.skipped:
-            self.state = "ready"  # an index built earlier (or by another process): ready as of its last update
+        if self.state == "new" and self.files + self.skipped + self.chunks:
+            # an index built earlier (or by another process): ready as of its last update (not read again at every
+            # answer: a server's answers re-read a "new" folder's counts until it has some)
+            self.state = "ready"
 
     def partial(self) -> str | None:
         """Why an answer from this folder's index may miss files, in one sentence, or None when it holds every file

@@ -198,3 +198,28 @@ def test_engine_search_says_busy_when_its_gate_is_full(engine: Engine) -> None:
         assert engine.search(q)  # free again
     finally:
         engine.gate = gate
+
+
+def test_a_served_index_with_rows_but_no_file_records_is_read_once(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A read-only server's folder reads an existing index's counts once ("ready" from then on), also an index
+    whose rows came without file records (a synthetic or exported index): not again at every answer."""
+    from indexer.store import Store
+
+    source = engine.store(engine.folders[0])
+    assert source is not None
+    rows = source.chunks(engine.folders[0].repo)
+    other = Engine(Settings(index_dir=str(tmp_path / "copy")), [tmp_path])
+    folder = other.folders[0]
+    try:
+        store = other.store(folder)
+        assert isinstance(store, Store)
+        moved = [type(c)(**{**c.__dict__, "repo": folder.repo}) for c in rows]
+        by_path: dict[str, list] = {}
+        for c in moved:
+            by_path.setdefault(c.path, []).append((c, None))
+        store.replace_file_chunks(folder.repo, by_path)  # rows, no file records
+        assert folder.state == "new"
+        folder.refresh_counts()
+        assert folder.state == "ready" and folder.files == 0 and folder.chunks == len(rows)
+    finally:
+        other.close_now()
