@@ -253,6 +253,19 @@ class Engine:
         with self._lock:
             if index_dir not in self._stores:
                 self._stores[index_dir] = self._open_store(index_dir)
+            store = self._stores[index_dir]
+        try:  # the first search's one-time costs (modules, LanceDB's full-text query set-up) before it comes
+            from indexer.search import Where, candidates
+
+            from .query_terms import analyze
+            from .ranking import Candidates, rank
+
+            found = candidates(store, "semcode", None, "semcode", 1, Where())
+            rank(analyze("semcode"), Candidates(found.semantic, found.lexical, found.names), 1)
+        except Exception as e:  # (only a warm-up: the search itself says what is wrong)
+            import logging
+
+            logging.getLogger(__name__).debug("warming the search of %s: %s", index_dir, e)
 
     def location(self, index_dir: str) -> Location:
         """Where an index lives (a local folder or an object-store URI) with the storage options that reach it."""
