@@ -410,13 +410,25 @@ def _serve_http(
               f"{', '.join(hosts)}; --allowed-host NAME adds one",
               file=sys.stderr, flush=True)  # fmt: skip
     where_to = {"fd": unix.fileno()} if unix is not None else {"host": host or "127.0.0.1", "port": port}
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", **where_to))
+
+    class Server(uvicorn.Server):
+        """uvicorn's server, remembering a Ctrl-C it took."""
+
+        interrupted = False
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.interrupted = self.interrupted or sig == signal.SIGINT
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(app, log_level="warning", **where_to))
     try:
         with interrupts.raising(), _removed_on_sigterm(unix):  # uvicorn stops gracefully, then raises it again
             server.run()
     except KeyboardInterrupt:
         return True
-    return False
+    # (asyncio's runner turns the Ctrl-C uvicorn raises again into a cancel of its task, which a task that is just
+    # ending never sees: the run then returns as if nothing had happened)
+    return server.interrupted
 
 
 @contextlib.contextmanager
