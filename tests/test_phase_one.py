@@ -48,6 +48,11 @@ def rows(engine: Engine) -> dict[tuple[str, int, int], tuple[str, tuple[float, .
     }
 
 
+def apart_engine(tmp_path: Path, model: Path, root: Path) -> Engine:
+    """An engine that runs a new index's phase 1 in a child (as the servers do), its index in ``tmp_path / "i"``."""
+    return Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+
+
 @pytest.fixture()
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """The results of every ``run_apart`` (the real one runs)."""
@@ -92,7 +97,7 @@ def test_apart_builds_the_index_an_in_process_run_builds(tmp_path: Path, model: 
 
 def test_a_search_during_phase_one_waits_for_it(tmp_path: Path, model: Path, spy: list[bool]) -> None:
     root = make_repo(tmp_path / "repo")
-    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    engine = apart_engine(tmp_path, model, root)
     run = threading.Thread(target=engine.index_folder, args=(engine.folders[0],))
     try:
         run.start()
@@ -117,7 +122,7 @@ def test_the_index_is_opened_beside_the_child_before_its_rows_are_in(
     """The child says when its tables exist; the engine opens the index then (off the first search's path), and
     hands that store out once the child's rows are in."""
     root = make_repo(tmp_path / "repo")
-    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    engine = apart_engine(tmp_path, model, root)
     assert engine.apart is not None
     opened: list[tuple[bool, object]] = []
     real = Engine._open_beside_child
@@ -141,7 +146,7 @@ def test_a_failed_early_open_is_logged_and_the_run_goes_on(
     tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     root = make_repo(tmp_path / "repo")
-    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    engine = apart_engine(tmp_path, model, root)
 
     def broken(self: Engine, where: str) -> None:
         raise OSError("disk on fire")
@@ -162,7 +167,7 @@ def test_a_failed_child_leaves_the_work_to_the_run(
 ) -> None:
     root = make_repo(tmp_path / "repo")
     monkeypatch.setattr(phase_one, "CHILD", "semcode.no_such_module")
-    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    engine = apart_engine(tmp_path, model, root)
     try:
         with caplog.at_level(logging.WARNING, logger="semcode.phase_one"):
             report = engine.index_folder(engine.folders[0])
@@ -176,7 +181,7 @@ def test_a_failed_child_leaves_the_work_to_the_run(
 
 def test_a_cancelled_child_is_killed_and_the_next_run_completes(tmp_path: Path, model: Path, spy: list[bool]) -> None:
     root = make_repo(tmp_path / "repo", files=400)
-    engine = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], phase_one_apart=True)
+    engine = apart_engine(tmp_path, model, root)
     try:
         seen: list[bool] = []
 
