@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from indexer.search import Where, candidates  # noqa: E402
 from indexer.store import FileRecord, Store, StoredChunk  # noqa: E402
 from semcode.engine import CANDIDATE_DEPTH  # noqa: E402
-from semcode.query_terms import analyze  # noqa: E402
+from semcode.query_terms import analyze, lexical_query  # noqa: E402
 from semcode.ranking import Candidates, names_query, rank  # noqa: E402
 
 MODEL_ID = "scale-benchmark@synthetic"
@@ -189,7 +189,8 @@ def search_times(store: Store, texts: list[str], synth: Synthetic, warm_up: int 
         vector /= np.linalg.norm(vector)
         terms = analyze(text)
         t0 = time.perf_counter()
-        found = candidates(store, terms.text_query, vector, names_query(terms, True), CANDIDATE_DEPTH, Where())
+        lexical = lexical_query(terms, store.count_chunks())  # as Engine._ranked does
+        found = candidates(store, lexical, vector, names_query(terms, True), CANDIDATE_DEPTH, Where())
         rank(terms, Candidates(found.semantic, found.lexical, found.names), 10)
         t1 = time.perf_counter()
         store.search_vector(vector, 10)

@@ -576,7 +576,7 @@ class Engine:
     ) -> list[Hit]:
         from indexer.search import candidates
 
-        from .query_terms import analyze
+        from .query_terms import analyze, lexical_query
         from .ranking import Candidates, names_query, rank
 
         terms = analyze(q.query)
@@ -589,7 +589,8 @@ class Engine:
             if stop is not None and stop():
                 return []
             deadline.check(done, len(jobs))
-            found = self._guarded(store, partial(candidates, store, terms.text_query, vector, name_terms, depth, where))
+            text = lexical_query(terms, self._guarded(store, store.count_chunks))
+            found = self._guarded(store, partial(candidates, store, text, vector, name_terms, depth, where))
             semantic += found.semantic
             lexical += found.lexical
             names += found.names

@@ -338,3 +338,42 @@ def test_the_lexical_list_searches_the_text_without_stop_words(query: str, expec
     from semcode.query_terms import analyze
 
     assert analyze(query).text_query == expected
+
+
+QUESTION = (
+    "how is an argument like -5 treated as a value rather than a short flag, and how is a command-line token "
+    "classified as a long option, a Windows /option, a subcommand or a positional?"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "rows", "expected"),
+    [
+        (QUESTION, 999_999, analyze(QUESTION).text_query),  # below the threshold: every word
+        # from it on: the 12 words least common in code, in the query's order ("5", "value", "option", "line" and
+        # "flag" are the most common of its 17)
+        (
+            QUESTION,
+            1_000_000,
+            "argument like treated rather short command token classified long windows subcommand positional",
+        ),
+        ("retry policy for failed calls", 5_000_000, "retry policy failed calls"),  # few words: as they are
+        ("APIRouter.include_router", 5_000_000, "APIRouter.include_router"),  # an identifier lookup: as written
+    ],
+)
+def test_a_large_tables_lexical_list_reads_the_rarest_words_of_a_long_question(
+    query: str, rows: int, expected: str
+) -> None:
+    from semcode.query_terms import lexical_query
+
+    assert lexical_query(analyze(query), rows) == expected
+
+
+def test_the_rarest_words_are_the_least_common_in_code_and_unknown_words_count_as_rare() -> None:
+    from semcode.common_terms import SHARES
+    from semcode.query_terms import rarest_terms
+
+    assert SHARES["return"] > SHARES["option"] > SHARES.get("subcommand", 0.0)
+    assert rarest_terms("return option zzqx subcommand", 2) == "zzqx subcommand"
+    assert rarest_terms("Return return RETURN value", 2) == "Return return RETURN value"  # two distinct words
+    assert rarest_terms("value_type return", 2) == "value type"  # words as the full-text index splits them

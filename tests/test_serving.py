@@ -223,3 +223,24 @@ def test_a_served_index_with_rows_but_no_file_records_is_read_once(engine: Engin
         assert folder.state == "ready" and folder.files == 0 and folder.chunks == len(rows)
     finally:
         other.close_now()
+
+
+def test_a_large_index_reads_the_rarest_words_of_a_long_question(engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import indexer.search
+    import semcode.query_terms
+
+    asked: list[str] = []
+    real = indexer.search.candidates
+
+    def candidates(store, query, *rest):  # type: ignore[no-untyped-def]
+        asked.append(query)
+        return real(store, query, *rest)
+
+    monkeypatch.setattr(indexer.search, "candidates", candidates)
+    q = SearchQuery("which part would drop the least recently used entry from the cache when it gets full", 5)
+    engine.search(q)  # two rows: every word
+    monkeypatch.setattr(semcode.query_terms, "LEXICAL_CAP_ROWS", 2)
+    monkeypatch.setattr(semcode.query_terms, "MAX_TEXT_TERMS", 3)
+    hits = engine.search(q)  # as if the table were large
+    assert asked == ["drop least recently entry cache gets full", "drop least recently"]  # the 3 least common
+    assert [h.chunk.path for h in hits][:1] == ["cache.py"]
