@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from indexer import vector_segments
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.lancedb_import import FTS, Bitmap, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
 from indexer.read_cache import Mirror
@@ -859,6 +860,19 @@ class Store:
             warnings.filterwarnings("ignore", message=r".*cleanup_older_than.*", category=UserWarning)
             for _name, table in self._tables():
                 table.optimize(cleanup_older_than=keep_versions)
+        self._merge_vector_segments()
+
+    def _merge_vector_segments(self) -> None:
+        """Merge the vector index's segments once compactions have left more than ``MAX_SEGMENTS`` of them
+        (``indexer/vector_segments.py``)."""
+        name = next((ix.name for ix in self._chunks.list_indices() if ix.columns == ["vector"]), None)
+        segments = (self._chunks.index_stats(name).num_indices or 1) if name is not None else 1
+        if name is None or segments <= vector_segments.MAX_SEGMENTS:
+            return
+        try:
+            vector_segments.merge(self._chunks.uri, name, segments, self.location.options)
+        except Exception as e:  # (a commit of another process in between, a storage error: the next one retries)
+            log.warning("merging the %d segments of the vector index failed: %s", segments, describe(e))
 
     def ensure_vector_index(self, min_rows: int = 100_000) -> bool:
         """Build an IVF_PQ (cosine) index on the chunk vectors once the table holds `min_rows` rows; below that a

@@ -344,6 +344,54 @@ def test_compact_drops_versions_and_keeps_data(tmp_path: Path) -> None:
     assert s.ensure_vector_index(min_rows=100_000) is False  # flat search below the threshold
 
 
+def test_compaction_merges_the_vector_index_segments_it_leaves(tmp_path: Path) -> None:
+    """Each compaction after new rows adds a segment to the IVF_PQ index; past ``MAX_SEGMENTS`` the next one merges
+    them (with pylance, which the dev install has), and searches answer as before."""
+    pytest.importorskip("lance")
+    from indexer import vector_segments
+
+    rng = np.random.default_rng(0)
+    s = Store.open(tmp_path / "index", MODEL, DIM)
+
+    def add(first: int, n: int) -> None:
+        files = {}
+        for i in range(first, first + n):
+            v = rng.standard_normal(DIM).astype(np.float32)
+            files[f"f{i}.py"] = [(chunk(f"f{i}.py", f"def f{i}(): return {i}"), v / np.linalg.norm(v))]
+        s.replace_file_chunks(REPO, files)
+
+    add(0, 512)
+    assert s.ensure_vector_index(min_rows=512)
+    counts = []
+    for round_ in range(vector_segments.MAX_SEGMENTS + 1):
+        add(512 + 16 * round_, 16)
+        query = rng.standard_normal(DIM).astype(np.float32)
+        before = [h.chunk.path for h in s.search_vector(query, 10)]
+        s.compact(prune_vectors=False)
+        counts.append(s._chunks.index_stats("vector_idx").num_indices)
+        assert [h.chunk.path for h in s.search_vector(query, 10)][:5] == before[:5]
+    top = vector_segments.MAX_SEGMENTS
+    assert counts == [*range(2, top + 1), 1, 2]  # one more each time; the compaction that would leave top + 1 merges
+    assert s.count_chunks() == 512 + 16 * len(counts) and len(s.search_vector(rng.standard_normal(DIM), 1000)) > 512
+
+
+def test_without_pylance_the_segments_stay_and_the_user_is_told_once(monkeypatch, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+    import sys
+
+    from indexer import vector_segments
+
+    monkeypatch.setitem(sys.modules, "lance", None)  # (an import of it fails)
+    monkeypatch.setattr(vector_segments, "_told", False)
+    with caplog.at_level(logging.INFO, logger="indexer.vector_segments"):
+        assert vector_segments.merge("/nowhere/chunks.lance", "vector_idx", 9, None) is False
+        assert vector_segments.merge("/nowhere/chunks.lance", "vector_idx", 10, None) is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "the vector index has 9 segments, and vector searches read each one; install pylance "
+        "(pip install 'semcode[ray]') so that compaction merges them"
+    ]
+
+
 def test_reopen_keeps_data(tmp_path: Path, store: Store) -> None:
     store.upsert_files([FileRecord(REPO, "src/cache.py", 1, 2, "h", "indexed", None)])
     store.close()
