@@ -5,9 +5,9 @@ index (a segment), and merges segments only when an IVF partition splits; its Py
 vector search reads every segment, so an index that is compacted after every run (an organisation's, a daemon's
 after a day of saves) slows down as they accumulate: at 5M chunks with 7 segments, the semantic list's p50/p95 was
 57/75 ms against 51/62 ms merged (``benchmarks/scale.py``'s index, one process). Lance itself (the ``pylance``
-package, which the ``ray`` extra installs: 13.x, the Lance inside LanceDB 0.40, so that both write one format; a
-Lance 14 merge left LanceDB's next delta warning of "empty" partitions) merges them without retraining: 1.8 s for
-those 5M rows.
+package, which the ``ray`` extra installs: 13.x, the Lance inside LanceDB 0.40, so that both write one format; after
+a Lance 14 merge, LanceDB's next compactions printed hundreds of "partition N is empty" warnings) merges them
+without retraining: 1.8 s for those 5M rows.
 
 ``merge`` does that when the index has more than ``MAX_SEGMENTS``; without ``pylance`` it says once how to get it
 and leaves the segments as they are (searches stay correct, only slower).
