@@ -16,10 +16,10 @@ Errors name the file and the problem (``CheckpointError``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -59,16 +59,49 @@ _DROP_PREFIXES = ("head.", "decoder.", "classifier.", "dense.")
 _FALLBACK_HINT = "or leave the model unset to use semcode's built-in default model"
 
 
-def _default_model_id() -> str:
+def _default_model_id(known: Path | None = None) -> str:
     """The default model's identity: its name and a hash of its weights, so a retrained model never mixes vectors."""
     weights = DEFAULT_MODEL_DIR / "model.safetensors"
     st = weights.stat()
-    return f"{DEFAULT_MODEL_NAME}@{_sha256_prefix(str(weights), st.st_size, st.st_mtime_ns)}"
+    return f"{DEFAULT_MODEL_NAME}@{_sha256_prefix(str(weights), st.st_size, st.st_mtime_ns, known)}"
 
 
-@functools.lru_cache(maxsize=4)
-def _sha256_prefix(path: str, size: int, mtime_ns: int) -> str:  # size and mtime make a changed file a new key
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+_HASHES: dict[str, str] = {}  # this process's: "path size mtime_ns" -> sha256[:12]
+
+
+def _sha256_prefix(path: str, size: int, mtime_ns: int, known: Path | None = None) -> str:
+    """The first 12 hex digits of the file's SHA-256 (50 ms for the shipped weights), kept for this process and,
+    with `known` (a JSON file in the user's private cache folder), for the next ones: size and mtime make a
+    changed file a new key. `known` is read and written on a best-effort basis, and only where its folder exists."""
+    key = f"{path} {size} {mtime_ns}"
+    if key in _HASHES:
+        return _HASHES[key]
+    saved: dict[str, str] = {}
+    if known is not None:
+        try:
+            saved = json.loads(known.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            saved = {}
+        found = saved.get(key) if isinstance(saved, dict) else None
+        if isinstance(found, str) and re.fullmatch(r"[0-9a-f]{12}", found):
+            _HASHES[key] = found
+            return found
+    digest = _HASHES[key] = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    if known is not None and known.parent.is_dir():
+        _save_hashes(known, {**(saved if isinstance(saved, dict) else {}), key: digest})
+    return digest
+
+
+def _save_hashes(known: Path, hashes: dict[str, str]) -> None:
+    tmp = known.with_name(f".{known.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(list(hashes.items())[-16:]), f)  # (a few models' worth; the newest last)
+        os.replace(tmp, known)
+    except OSError as e:
+        log.debug("could not keep the model's hash in %s: %s", known, e)
+        tmp.unlink(missing_ok=True)
 
 
 @dataclass
@@ -84,17 +117,17 @@ class Checkpoint:
     max_seq_length: int | None = None
 
 
-def model_id(path_or_id: str | Path) -> str:
+def model_id(path_or_id: str | Path, *, known: Path | None = None) -> str:
     """A stable name for a model: the resolved path of a local folder, else the hub id as given.
 
     The shipped default model is named by its weights (``semcode-code-minilm@<sha256[:12]>``), not by where the
-    package happens to be installed.
+    package happens to be installed; `known`: a file that keeps that hash for the next processes (``_sha256_prefix``).
     """
     path = Path(path_or_id).expanduser()
     if not path.is_dir():
         return str(path_or_id)
     resolved = path.resolve()
-    return _default_model_id() if resolved == DEFAULT_MODEL_DIR else str(resolved)
+    return _default_model_id(known) if resolved == DEFAULT_MODEL_DIR else str(resolved)
 
 
 def resolve(path_or_id: str | Path) -> Path:

@@ -125,7 +125,11 @@ class Engine:
             return self.encoder.name
         from encoder.load import model_id
 
-        return model_id(self.model)
+        from .config import user_dir
+
+        return model_id(
+            self.model, known=user_dir("cache") / "model-ids.json"
+        )  # (50 ms of hashing once, not per process)
 
     def load_encoder(self) -> Encoder:
         """The encoder, loaded on first call (any thread; later calls return the same one). With ``models``, the

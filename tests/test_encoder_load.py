@@ -217,3 +217,37 @@ def test_hub_id_resolves_from_the_hub_cache_offline(tiny, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=_hub_env(tmp_path), capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["64", "(1,", "64)"]
+
+
+def test_a_weights_hash_is_kept_for_the_next_process_and_redone_when_the_file_changes(tmp_path, monkeypatch):
+    """The shipped model's id hashes its weights (50 ms); a file in the user's cache keeps the hash, keyed by path,
+    size and mtime: a later process reads it, a changed file is hashed again, a broken file is ignored."""
+    import hashlib
+
+    from encoder import load
+
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"weights v1")
+    known = tmp_path / "cache" / "model-ids.json"
+
+    def digest(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:12]
+
+    def fresh(path: Path) -> str:
+        load._HASHES.clear()  # as a new process
+        st = path.stat()
+        return load._sha256_prefix(str(path), st.st_size, st.st_mtime_ns, known)
+
+    assert fresh(weights) == digest(b"weights v1") and not known.exists()  # no cache folder: nothing written
+    known.parent.mkdir()
+    assert fresh(weights) == digest(b"weights v1") and known.stat().st_mode & 0o777 == 0o600
+    real, v1 = hashlib.sha256, digest(b"weights v1")
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: pytest.fail("hashed again"))
+    assert fresh(weights) == v1  # read from the file
+    monkeypatch.setattr(hashlib, "sha256", real)
+    weights.write_bytes(b"weights v2")  # retrained: another size and mtime
+    assert fresh(weights) == digest(b"weights v2")
+    assert len(json.loads(known.read_text())) == 2
+    known.write_text("{not json")
+    assert fresh(weights) == digest(b"weights v2")
+    assert list(json.loads(known.read_text()).values()) == [digest(b"weights v2")]
