@@ -127,9 +127,8 @@ class Engine:
 
         from .config import user_dir
 
-        return model_id(
-            self.model, known=user_dir("cache") / "model-ids.json"
-        )  # (50 ms of hashing once, not per process)
+        # the shipped model is named by a hash of its weights: 50 ms, kept in the user's cache for the next process
+        return model_id(self.model, known=user_dir("cache") / "model-ids.json")
 
     def load_encoder(self) -> Encoder:
         """The encoder, loaded on first call (any thread; later calls return the same one). With ``models``, the
