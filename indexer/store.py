@@ -49,7 +49,7 @@ from indexer.lancedb_import import FTS, Bitmap, BTree, IvfPq, lancedb  # LanceDB
 from indexer.read_cache import Mirror
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
-from indexer.types import Chunk, Coverage, StoreError
+from indexer.types import Coverage, Hit, StoredChunk, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -65,53 +65,6 @@ REFINE_ROWS = 100
 def refine_factor(limit: int) -> int:
     """How many times `limit` candidates an IVF_PQ search re-ranks by exact distance: at least REFINE_ROWS rows."""
     return max(2, min(REFINE_FACTOR, -(-REFINE_ROWS // max(1, limit))))
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk row as stored (the vector travels separately)."""
-
-    repo: str  # repository id (e.g. the absolute root path)
-    path: str  # repository-relative, POSIX separators
-    language: str
-    kind: str
-    symbol: str | None
-    parent: str | None
-    start_line: int  # 0-based, as in indexer.types.Chunk
-    start_col: int
-    end_line: int  # inclusive
-    end_col: int
-    start_byte: int
-    end_byte: int
-    tokens: int
-    text: str
-    content_hash: str  # hash of `text`: the key of the vector cache
-
-    @property
-    def qualified_name(self) -> str | None:
-        if self.symbol is None:
-            return None
-        return f"{self.parent}.{self.symbol}" if self.parent else self.symbol
-
-    @classmethod
-    def from_chunk(cls, repo: str, chunk: Chunk) -> StoredChunk:
-        return cls(
-            repo=repo,
-            path=chunk.path,
-            language=chunk.language,
-            kind=chunk.kind,
-            symbol=chunk.symbol,
-            parent=chunk.parent,
-            start_line=chunk.start_line,
-            start_col=chunk.start_col,
-            end_line=chunk.end_line,
-            end_col=chunk.end_col,
-            start_byte=chunk.start_byte,
-            end_byte=chunk.end_byte,
-            tokens=chunk.tokens,
-            text=chunk.text,
-            content_hash=chunk.content_hash,
-        )
 
 
 @dataclass(frozen=True)
@@ -134,13 +87,6 @@ class FileRecord:
     content_hash: str  # hash of the file's bytes
     status: str  # "indexed" | "skipped"
     reason: str | None  # why it was skipped
-
-
-@dataclass(frozen=True)
-class Hit:
-    chunk: StoredChunk
-    score: float  # semantic: 1 - cosine distance; lexical: BM25; hybrid: reciprocal rank fusion
-    reasons: tuple[str, ...]  # ("semantic",), ("lexical",) or ("semantic", "lexical")
 
 
 # --------------------------------------------------------------------------------------------------------- schemas

@@ -66,3 +66,57 @@ class FileChunks:
     language: str
     chunks: list[Chunk] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # e.g. "syntax errors recovered at lines 3, 17"
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk row as stored (the vector travels separately)."""
+
+    repo: str  # repository id (e.g. the absolute root path)
+    path: str  # repository-relative, POSIX separators
+    language: str
+    kind: str
+    symbol: str | None
+    parent: str | None
+    start_line: int  # 0-based, as in indexer.types.Chunk
+    start_col: int
+    end_line: int  # inclusive
+    end_col: int
+    start_byte: int
+    end_byte: int
+    tokens: int
+    text: str
+    content_hash: str  # hash of `text`: the key of the vector cache
+
+    @property
+    def qualified_name(self) -> str | None:
+        if self.symbol is None:
+            return None
+        return f"{self.parent}.{self.symbol}" if self.parent else self.symbol
+
+    @classmethod
+    def from_chunk(cls, repo: str, chunk: Chunk) -> StoredChunk:
+        return cls(
+            repo=repo,
+            path=chunk.path,
+            language=chunk.language,
+            kind=chunk.kind,
+            symbol=chunk.symbol,
+            parent=chunk.parent,
+            start_line=chunk.start_line,
+            start_col=chunk.start_col,
+            end_line=chunk.end_line,
+            end_col=chunk.end_col,
+            start_byte=chunk.start_byte,
+            end_byte=chunk.end_byte,
+            tokens=chunk.tokens,
+            text=chunk.text,
+            content_hash=chunk.content_hash,
+        )
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk: StoredChunk
+    score: float  # semantic: 1 - cosine distance; lexical: BM25; hybrid: reciprocal rank fusion
+    reasons: tuple[str, ...]  # ("semantic",), ("lexical",) or ("semantic", "lexical")

@@ -254,9 +254,11 @@ class Engine:
         """Open the index a phase-1 child is filling, once the child has created its tables and indexes (it says
         so): the store is ready when the child's rows are, and ``store()`` hands it out after the child's release."""
         with self._lock:
-            if index_dir not in self._stores:
-                self._stores[index_dir] = self._open_store(index_dir)
-            store = self._stores[index_dir]
+            store = self._stores.get(index_dir)
+        if store is None:  # (opened outside the lock: answers meanwhile, from the child, read the folders' states)
+            opened = self._open_store(index_dir)  # (LanceDB's import, 0.5 s)
+            with self._lock:
+                store = self._stores.setdefault(index_dir, opened)
         try:  # the first search's one-time costs (modules, LanceDB's full-text query set-up) before it comes
             from indexer.search import Where, candidates
 
@@ -538,6 +540,8 @@ class Engine:
         if self.apart is not None:
             self.apart.wait()
         with self.gate.slot():
+            if self.apart is not None and (hits := self.apart.search(self.folders, q, repo, everywhere)) is not None:
+                return hits  # the child that built a new index answers while this process opens it
             return self._search(q, repo, everywhere, stop, deadline_s)
 
     def _search(self, q: SearchQuery, repo: str | None, everywhere: bool, stop: Stop, deadline_s: float) -> list[Hit]:
@@ -639,6 +643,8 @@ class Engine:
         by their text, names and paths. Every front door reports it with its answers."""
         from indexer.coverage import Coverage
 
+        if self.apart is not None and (answered := self.apart.coverage(self.folders, repo, everywhere)) is not None:
+            return answered
         total = Coverage()
         for (_dir, scope), store in self._scopes(repo, everywhere).items():
             total += self._guarded(store, partial(store.coverage, scope))

@@ -231,3 +231,63 @@ async def test_mcp_first_search_on_a_new_repository_has_hits(tmp_path: Path, mod
         result = await client.call_tool("search_code", {"query": "zebracorn", "mode": "lexical"})
         hits = (result.structured_content or {}).get("hits") or []
         assert hits and hits[0]["path"] == "README.md", result.content
+
+
+ANSWERED = [
+    SearchQuery("zebracorn", mode="lexical"),
+    SearchQuery("answer request number 7"),
+    SearchQuery("save an item in the store", 5, "semantic"),
+    SearchQuery("handler", 20, "hybrid", ["pkg1/**"], None, True),
+    SearchQuery("Store3.save"),
+]
+
+
+def outcome(engine: Engine, q: SearchQuery) -> object:
+    """A search's hits, or the type and text of its error."""
+    try:
+        return engine.search(q)
+    except ValueError as e:
+        return (type(e).__name__, str(e))
+
+
+def test_the_child_answers_searches_while_the_server_opens_the_index(
+    tmp_path: Path, model: Path, spy: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once every row is in, the child answers the engine's searches and coverage (its own engine over the index it
+    built) while the engine opens the index itself: the answers of an engine reading the same index then, errors
+    included; then the child exits and the run goes on."""
+    root = make_repo(tmp_path / "repo")
+    engine = apart_engine(tmp_path, model, root)
+    assert engine.apart is not None
+    opening, may_open = threading.Event(), threading.Event()
+    real = Engine._open_beside_child
+
+    def held(self: Engine, where: str) -> None:
+        opening.set()
+        assert may_open.wait(60)
+        real(self, where)
+
+    monkeypatch.setattr(Engine, "_open_beside_child", held)
+    run = threading.Thread(target=engine.index_folder, args=(engine.folders[0],), kwargs={"vector_index": False})
+    reader = Engine(Settings(model=str(model), index_dir=str(tmp_path / "i")), [root], read_only=True)
+    try:
+        run.start()
+        assert opening.wait(60), "the hand-over never began"
+        index_dir = engine.folders[0].index_dir
+        by_child = [outcome(engine, q) for q in [*ANSWERED, SearchQuery("handler", paths=["nowhere/**"])]]
+        coverage = engine.coverage()
+        assert engine.apart.building(index_dir) and engine.store(engine.folders[0], create=False) is None  # (not here)
+        assert by_child == [outcome(reader, q) for q in [*ANSWERED, SearchQuery("handler", paths=["nowhere/**"])]]
+        assert [h.chunk.path for h in by_child[0]][:1] == ["README.md"]  # type: ignore[index]
+        assert by_child[-1][0] == "EmptyFilter"  # type: ignore[index]
+        assert coverage == reader.coverage() and coverage.embedded == 0 and coverage.pending >= FILES
+        may_open.set()
+        run.join(120)
+        assert not run.is_alive() and spy == [True]  # the child exited once the engine had the index open
+        assert engine.apart.search(engine.folders, ANSWERED[0], None, False) is None  # the engine's own answers now
+        assert engine.coverage().embedded > 0  # (and this run embedded the rows since)
+    finally:
+        may_open.set()
+        run.join()
+        reader.close_now()
+        engine.close_now()
