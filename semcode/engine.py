@@ -238,7 +238,10 @@ class Engine:
 
     def store(self, folder: Folder, *, create: bool = True) -> Store | None:
         """The folder's store, opened on first use (folders naming one index folder share it). With ``create``
-        False, an index folder that does not exist yet is not created (None)."""
+        False, an index folder that does not exist yet is not created (None). While the phase-1 child of a new
+        index answers its searches, this process is opening the index: a caller waits for that."""
+        if self.apart is not None and (child := self.apart.handing_over(folder.index_dir)) is not None:
+            child.gone.wait(30.0)
         with self._lock:
             if folder.store is None:
                 if self.apart is not None and self.apart.building(folder.index_dir):
@@ -657,6 +660,8 @@ class Engine:
         for folder in self.folders:
             if not everywhere and repo is not None and repo not in (folder.repo, str(folder.root)):
                 continue
+            if self.apart is not None and self.apart.handing_over(folder.index_dir) is not None:
+                continue  # a new index, every file in (its child answers while this process opens it)
             store = self.store(folder, create=False)
             if store is None:
                 continue

@@ -171,6 +171,7 @@ class ChildAnswers:
         self._next = 0
         self._closed = False
         self.answered = threading.Event()  # set by the first answer delivered
+        self.gone = threading.Event()  # set by ``close``: the engine has the index open (or the child is gone)
 
     def ask(self, request: dict[str, Any], timeout: float = ASK_S) -> dict[str, Any] | None:
         """The child's answer to `request`; None when it cannot answer (gone, closed, too slow)."""
@@ -208,6 +209,7 @@ class ChildAnswers:
                 self._stdin.close()  # the child's request loop ends: it exits
         for waiting in left:
             waiting.set_result(None)
+        self.gone.set()
 
 
 class PhaseOneApart:
@@ -269,10 +271,21 @@ class PhaseOneApart:
         answer = self._ask(folders, {"coverage": True, "repo": repo, "everywhere": everywhere})
         return None if answer is None else Coverage(*answer["coverage"])
 
+    def handing_over(self, index_dir: str) -> ChildAnswers | None:
+        """The child answering for `index_dir` while the engine opens it (None when none is)."""
+        with self._lock:
+            return self._answers.get(index_dir)
+
     def _ask(self, folders: Sequence[Folder], request: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
-            answers = self._answers.get(folders[0].index_dir) if len(folders) == 1 else None
-        answer = answers.ask(request) if answers is not None else None
+            children = [a for f in folders if (a := self._answers.get(f.index_dir)) is not None]
+        if not children:
+            return None
+        if len(folders) > 1:  # a child knows its own index only: a search of several waits for the hand-over
+            for child in children:
+                child.gone.wait(ASK_S)
+            return None
+        answer = children[0].ask(request)
         if answer is not None and "error" in answer:
             kind, message = answer["error"]
             from .query import EmptyFilter

@@ -276,12 +276,19 @@ def test_the_child_answers_searches_while_the_server_opens_the_index(
         index_dir = engine.folders[0].index_dir
         by_child = [outcome(engine, q) for q in [*ANSWERED, SearchQuery("handler", paths=["nowhere/**"])]]
         coverage = engine.coverage()
-        assert engine.apart.building(index_dir) and engine.store(engine.folders[0], create=False) is None  # (not here)
+        assert engine.apart.handing_over(index_dir) is not None and index_dir not in engine._stores  # (not open here)
+        store_meanwhile: list[object] = []
+        asking = threading.Thread(target=lambda: store_meanwhile.append(engine.store(engine.folders[0])))
+        asking.start()  # (related, read: they wait for the engine's own store)
+        time.sleep(0.2)
+        assert asking.is_alive() and not store_meanwhile
         assert by_child == [outcome(reader, q) for q in [*ANSWERED, SearchQuery("handler", paths=["nowhere/**"])]]
         assert [h.chunk.path for h in by_child[0]][:1] == ["README.md"]  # type: ignore[index]
         assert by_child[-1][0] == "EmptyFilter"  # type: ignore[index]
         assert coverage == reader.coverage() and coverage.embedded == 0 and coverage.pending >= FILES
         may_open.set()
+        asking.join(60)
+        assert store_meanwhile and store_meanwhile[0] is engine._stores[index_dir]
         run.join(120)
         assert not run.is_alive() and spy == [True]  # the child exited once the engine had the index open
         assert engine.apart.search(engine.folders, ANSWERED[0], None, False) is None  # the engine's own answers now
