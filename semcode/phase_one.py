@@ -306,8 +306,8 @@ class PhaseOneApart:
         that follows finds every file indexed by text (or, after a failure, does what is left). Searches wait from
         the start, also while the tree is being counted. Once every file's rows are committed, the child answers
         them (``search``, ``coverage``) while ``open_beside()`` opens the index for the engine (LanceDB's import,
-        which would otherwise have slowed the child down), then the engine's ``open_store()`` hands it out and the
-        child exits. A child that says nothing of answering: the searches go on after ``open_store()``."""
+        which would otherwise have slowed the child down); then the engine answers them itself and the child exits.
+        A child that says nothing of answering: the searches go on after ``open_store()``."""
         done = threading.Event()
         index_dir = folder.index_dir
         with self._lock:
