@@ -240,8 +240,8 @@ class Engine:
         """The folder's store, opened on first use (folders naming one index folder share it). With ``create``
         False, an index folder that does not exist yet is not created (None). While the phase-1 child of a new
         index answers its searches, this process is opening the index: a caller waits for that."""
-        if self.apart is not None and (child := self.apart.handing_over(folder.index_dir)) is not None:
-            child.gone.wait(30.0)
+        if self.apart is not None:
+            self.apart.await_hand_over(folder.index_dir)
         with self._lock:
             if folder.store is None:
                 if self.apart is not None and self.apart.building(folder.index_dir):

@@ -276,16 +276,18 @@ class PhaseOneApart:
         with self._lock:
             return self._answers.get(index_dir)
 
+    def await_hand_over(self, index_dir: str) -> None:
+        """Wait until the engine has `index_dir` open, when its child answers for it meanwhile (at most ``ASK_S``)."""
+        if (child := self.handing_over(index_dir)) is not None:
+            child.gone.wait(ASK_S)
+
     def _ask(self, folders: Sequence[Folder], request: dict[str, Any]) -> dict[str, Any] | None:
-        with self._lock:
-            children = [a for f in folders if (a := self._answers.get(f.index_dir)) is not None]
-        if not children:
-            return None
         if len(folders) > 1:  # a child knows its own index only: a search of several waits for the hand-over
-            for child in children:
-                child.gone.wait(ASK_S)
+            for folder in folders:
+                self.await_hand_over(folder.index_dir)
             return None
-        answer = children[0].ask(request)
+        child = self.handing_over(folders[0].index_dir) if folders else None
+        answer = child.ask(request) if child is not None else None
         if answer is not None and "error" in answer:
             kind, message = answer["error"]
             from .query import EmptyFilter
@@ -366,11 +368,10 @@ class PhaseOneApart:
             self.decided.set()
             with self._lock:
                 self._answers.pop(index_dir, None)
+                if done.is_set():  # (normally the hand-over's; also when the child went before it ended)
+                    self._building.pop(index_dir, None)
             if not done.is_set():
                 release(built)
-            elif self.building(index_dir):  # (the child went before the hand-over ended)
-                with self._lock:
-                    self._building.pop(index_dir, None)
 
 
 class _Stop(Exception):
