@@ -52,7 +52,8 @@ from benchmarks.common import ms_pcts, say
 from benchmarks.index_cases import kill_every, many_small_files
 from indexer.discover import DiscoverOptions, discover
 from indexer.index import IndexOptions, Progress, index_repository, repo_id, update_files
-from indexer.store import NPROBES, Hit, Store, StoredChunk, refine_factor
+from indexer.search_lists import NPROBES, refine_factor
+from indexer.store import Hit, Store, StoredChunk
 from indexer.types import Skip
 
 DEFAULT_PACKAGES = "json,email,http,logging,asyncio,unittest"

@@ -8,13 +8,12 @@ than the page.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cache
 from typing import Literal, Protocol, TypedDict
 
 import numpy as np
 
+from .sql import search_filter
 from .store import Hit, Store, StoredChunk
 
 Mode = Literal["hybrid", "semantic", "lexical"]
@@ -66,6 +65,11 @@ class Where:
     languages: Sequence[str] | None = None
     path_glob: str | None = None
     exclude: tuple[str, ...] = ()
+    only: str | None = None  # the repository every hit must be of, checked on the hits (no filter in the search)
+
+    def keep(self, hits: list[Hit]) -> list[Hit]:
+        """`hits` of the ``only`` repository."""
+        return hits if self.only is None else [h for h in hits if h.chunk.repo == self.only]
 
     def kwargs(self) -> WhereArgs:
         """The store's keyword arguments for these rows."""
@@ -93,30 +97,15 @@ def candidates(
 ) -> CandidateLists:
     """The semantic (when ``vector`` is given), lexical and symbol-name lists of a hybrid search, ``depth`` deep
     (names: at most 50). ``name_terms``: what to search the symbol names for ("" for nothing). The three searches
-    run at once (LanceDB releases the GIL): at 100k rows, 50 deep, 22 ms instead of 30 one after another
-    (``benchmarks/ranking_cost.py``). The lexical list reads the chunk text only, not text and names as a lexical
-    search alone does: the names list is there beside it, and LanceDB's search of two full-text columns at once
-    costs far more than the two apart (at 5M chunks, p50/p95 173/494 ms against 78/137 for the text and 31/56 for
-    the names). Measured on 250 developer questions over 10 projects (``benchmarks/questions.py``): hybrid NDCG@10
-    0.864 with both columns, 0.863 with the text alone."""
-    pool = _lists_pool()
-    semantic = pool.submit(store.search_vector, vector, depth, **where.kwargs()) if vector is not None else None
-    names = (
-        pool.submit(store.search_text, name_terms, min(depth, 50), columns=("names",), **where.kwargs())
-        if name_terms
-        else None
+    run at once in one trip to LanceDB (``Store.search_lists``). The lexical list reads the chunk text only, not
+    text and names as a lexical search alone does: the names list is there beside it, and LanceDB's search of two
+    full-text columns at once costs far more than the two apart (at 5M chunks, p50/p95 173/494 ms against 78/137 for
+    the text and 31/56 for the names). Measured on 250 developer questions over 10 projects
+    (``benchmarks/questions.py``): hybrid NDCG@10 0.864 with both columns, 0.863 with the text alone."""
+    semantic, lexical, names = store.search_lists(
+        vector, query, name_terms, depth, min(depth, 50), search_filter(**where.kwargs())
     )
-    lexical = store.search_text(query, depth, columns=("text",), **where.kwargs())
-    return CandidateLists(
-        semantic.result() if semantic is not None else [], lexical, names.result() if names is not None else []
-    )
-
-
-@cache
-def _lists_pool() -> ThreadPoolExecutor:
-    """The threads a search's candidate lists run on, one pool per process (searches of several threads share it:
-    each search waits only for its own lists)."""
-    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="semcode-search")
+    return CandidateLists(where.keep(semantic), where.keep(lexical), where.keep(names))
 
 
 def related(

@@ -33,6 +33,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 import warnings
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,24 +48,12 @@ from indexer import vector_segments
 from indexer.identity import REBUILD, check_format, claim_dir, delete_index, read_marker, update_marker
 from indexer.lancedb_import import FTS, Bitmap, BTree, IvfPq, lancedb  # LanceDB without its REST client's import time
 from indexer.read_cache import Mirror
+from indexer.search_lists import TextList, VectorList, fetch
 from indexer.sql import batches, search_filter, sql_in, sql_str
 from indexer.storage import Location, describe, location
 from indexer.types import Coverage, Hit, StoredChunk, StoreError
 
 log = logging.getLogger(__name__)
-
-# With an IVF_PQ index: partitions probed, and candidates re-ranked by exact distance (refine_factor x limit, at
-# least REFINE_ROWS of them). LanceDB's defaults (no refine) gave recall@10 0.30 against flat search on real
-# embeddings at 100k rows; 100 re-ranked rows (10 x 10) gave what flat search gives. A ranked search reads 40 deep:
-# 3 x 40 rows keep that, at 16 -> 10 ms of CPU a query (benchmarks/scale.py's index: recall@40 0.998 either way).
-NPROBES = 32
-REFINE_FACTOR = 10  # at limit 10
-REFINE_ROWS = 100
-
-
-def refine_factor(limit: int) -> int:
-    """How many times `limit` candidates an IVF_PQ search re-ranks by exact distance: at least REFINE_ROWS rows."""
-    return max(2, min(REFINE_FACTOR, -(-REFINE_ROWS // max(1, limit))))
 
 
 @dataclass(frozen=True)
@@ -194,6 +183,9 @@ class PendingRow:
     tokens: int
 
 
+VERSION_TTL_S = 0.1  # how long a read-only store reuses the chunk table's version it read (``Store.version``)
+
+
 # ----------------------------------------------------------------------------------------------------------- store
 
 
@@ -219,6 +211,9 @@ class Store:
         self._stop_refresh = threading.Event()
         self._only_repo: tuple[int, str | None] | None = None  # (chunk table version, its only repo)
         self._coverage: dict[str | None, tuple[int, Coverage]] = {}  # repo -> (chunk table version, its coverage)
+        self._rows: tuple[int, int] | None = None  # (chunk table version, its rows)
+        self.read_only = False  # (``open`` sets it)
+        self._version_read: tuple[float, int] | None = None  # (when, the chunk table's version) of a read-only store
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -278,6 +273,7 @@ class Store:
                 )
             tables[kind] = table
         store = cls(where, db, model_id, dim, tables, legacy=legacy)
+        store.read_only = read_only
         if read_only and read_cache is not None and where.remote:
             store._serve_from_copy(read_cache)
         if not read_only:
@@ -600,10 +596,22 @@ class Store:
         )
         self._chunks.merge_insert("key").when_matched_update_all().execute(data)
 
+    def version(self) -> int:
+        """The chunk table's version, which the figures cached here are keyed by. Each read is a trip to LanceDB's
+        event loop and a check of the manifest (0.3 ms of CPU), and a search answer asked for it five times; a
+        read-only store (a server of an index that other processes write) reads it at most every
+        ``VERSION_TTL_S``: their commits reach its figures that much later (its searches see them at once)."""
+        if not self.read_only:
+            return int(self._chunks.version)
+        now = time.monotonic()
+        if self._version_read is None or now - self._version_read[0] >= VERSION_TTL_S:
+            self._version_read = (now, int(self._chunks.version))
+        return self._version_read[1]
+
     def coverage(self, repo: str | None = None) -> Coverage:
         """How many rows (of `repo`) have vectors, wait for one, or are searched by text only. Cached per table
         version (every search answer reports it: three counts cost milliseconds at 100k rows)."""
-        version = self._chunks.version
+        version = self.version()
         cached = self._coverage.get(repo)
         if cached is not None and cached[0] == version:
             return cached[1]
@@ -646,15 +654,8 @@ class Store:
         exclude: Sequence[str] = (),
     ) -> list[Hit]:
         """Nearest chunks by cosine distance; score = 1 - distance (the cosine similarity)."""
-        if limit <= 0:
-            return []
-        query = self._chunks.search(self._check_vector(vector), vector_column_name="vector").distance_type("cosine")
-        query = query.nprobes(NPROBES).refine_factor(refine_factor(limit))  # used only once a vector index exists
         where = search_filter(repo, languages, path_glob, exclude)
-        if where:
-            query = query.where(where, prefilter=True)
-        table = query.select([*_CHUNK_FIELDS, "_distance"]).limit(limit).to_arrow()
-        return [Hit(_to_chunk(row), 1.0 - float(row["_distance"]), ("semantic",)) for row in table.to_pylist()]
+        return self.search_lists(vector, "", "", limit, 0, where)[0]
 
     def search_text(
         self,
@@ -671,12 +672,32 @@ class Store:
         BM25 score."""
         if limit <= 0 or not re.search(r"\w", query):
             return []
-        builder = self._chunks.search(query, query_type="fts", fts_columns=list(columns))
         where = search_filter(repo, languages, path_glob, exclude)
-        if where:
-            builder = builder.where(where, prefilter=True)
-        table = builder.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow()
-        return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in table.to_pylist()]
+        found = fetch(self._chunks, [TextList(query, limit, tuple(columns))], where, _CHUNK_FIELDS)
+        return [Hit(_to_chunk(row), float(row["_score"]), ("lexical",)) for row in found[0].to_pylist()]
+
+    def search_lists(
+        self, vector: np.ndarray | None, text: str, names: str, depth: int, names_depth: int, where: str | None
+    ) -> tuple[list[Hit], list[Hit], list[Hit]]:
+        """A hybrid search's candidate lists, (semantic, lexical, names), each best first: the `depth` chunks
+        nearest to `vector` (none without one), the `depth` best for `text` by BM25 over the chunk text, and the
+        `names_depth` best for `names` over the symbol names ("" for no list). `where`: the SQL filter of
+        ``search_filter``. The three run at once in one trip to LanceDB (``indexer/search_lists.py``)."""
+        lists: list[tuple[int, VectorList | TextList]] = []  # (which of the three, its query)
+        if vector is not None and depth > 0:
+            lists.append((0, VectorList(self._check_vector(vector), depth)))
+        if depth > 0 and re.search(r"\w", text):
+            lists.append((1, TextList(text, depth, ("text",))))
+        if names_depth > 0 and re.search(r"\w", names):
+            lists.append((2, TextList(names, names_depth, ("names",))))
+        out: tuple[list[Hit], list[Hit], list[Hit]] = ([], [], [])
+        tables = fetch(self._chunks, [q for _, q in lists], where, _CHUNK_FIELDS)
+        for (side, _), table in zip(lists, tables, strict=True):
+            if side == 0:
+                out[0].extend(Hit(_to_chunk(r), 1.0 - float(r["_distance"]), ("semantic",)) for r in table.to_pylist())
+            else:
+                out[side].extend(Hit(_to_chunk(r), float(r["_score"]), ("lexical",)) for r in table.to_pylist())
+        return out
 
     def search_hybrid(
         self,
@@ -747,8 +768,10 @@ class Store:
 
     def only_repo(self) -> str | None:
         """The one repository every chunk row belongs to (None: several, or none). A search scoped to it needs no
-        filter, which costs about 10 ms at 100k rows. Cached per table version."""
-        version = self._chunks.version
+        filter, which costs about 10 ms at 100k rows. Cached per table version; a search that drops the filter on
+        its word keeps the rows of that repository only (``Engine``: a read-only store's version may be a moment
+        old)."""
+        version = self.version()
         if self._only_repo is None or self._only_repo[0] != version:
             head = self._chunks.head(1).column("repo").to_pylist()
             repo = head[0] if head else None
@@ -770,8 +793,13 @@ class Store:
         return int(self._chunks.count_rows(where) if where else self._chunks.count_rows())
 
     def count_chunks(self, repo: str | None = None) -> int:
-        """Rows of the chunk table: all of them, or one repository's."""
-        return int(self._chunks.count_rows(None if repo is None else f"repo = {sql_str(repo)}"))
+        """Rows of the chunk table: all of them (cached per table version), or one repository's."""
+        if repo is not None:
+            return int(self._chunks.count_rows(f"repo = {sql_str(repo)}"))
+        version = self.version()
+        if self._rows is None or self._rows[0] != version:
+            self._rows = (version, int(self._chunks.count_rows()))
+        return self._rows[1]
 
     def stats(self) -> dict[str, Any]:
         """Counts, table versions and bytes on disk (the whole index directory, all models)."""

@@ -244,3 +244,50 @@ def test_a_large_index_reads_the_rarest_words_of_a_long_question(engine: Engine,
     hits = engine.search(q)  # as if the table were large
     assert asked == ["drop least recently entry cache gets full", "drop least recently"]  # the 3 least common
     assert [h.chunk.path for h in hits][:1] == ["cache.py"]
+
+
+def test_a_read_only_server_reads_the_version_once_a_moment_and_keeps_its_repository(engine: Engine, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A read-only engine reads the chunk table's version at most every ``VERSION_TTL_S`` (one trip to LanceDB
+    instead of five per answer). While it still believes the table holds its repository alone, another process's
+    commit of a second repository's rows does not reach its answers: their hits are checked (the search itself
+    already sees the new rows); once the version is read again, the filter is back."""
+    import indexer.store
+    from indexer.store import Store
+
+    served = engine.folders[0]
+    index_dir = engine.settings.index_dir
+    reader = Engine(Settings(index_dir=index_dir), [served.root], read_only=True)
+    try:
+        store = reader.store(reader.folders[0])
+        assert isinstance(store, Store) and store.read_only
+        q = SearchQuery("least recently used entry evict", 10, "hybrid")
+        first = reader.search(q)
+        assert [h.chunk.path for h in first][:1] == ["cache.py"]
+        assert store.only_repo() == served.repo  # no filter: the table holds this repository alone
+        reads = []
+        real = type(store._chunks).version
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(type(store._chunks), "version", property(lambda t: reads.append(1) or real.fget(t)))
+            for _ in range(5):
+                reader.search(q)
+                reader.coverage()
+            assert len(reads) <= 1  # within VERSION_TTL_S: at most the one read that renewed it
+
+            writer = engine.store(served)  # another repository's rows, written as another process would
+            assert writer is not None
+            rows = writer.chunks(served.repo)
+            foreign = [type(c)(**{**c.__dict__, "repo": "/elsewhere"}) for c in rows]
+            writer.replace_file_chunks("/elsewhere", {c.path: [(c, None)] for c in foreign})
+            mp.setattr(indexer.store, "VERSION_TTL_S", 3600.0)  # still the old version for the reader
+            store._version_read = (time.monotonic(), store._version_read[1])  # type: ignore[index]
+            stale = reader.search(q)
+            assert stale and {h.chunk.repo for h in stale} == {served.repo}
+            store._version_read = None  # the next read of the version
+            assert store.only_repo() is None
+            fresh = reader.search(q)
+            assert [(h.chunk.path, h.chunk.repo) for h in fresh] == [(h.chunk.path, h.chunk.repo) for h in stale]
+    finally:
+        writer = engine.store(served)
+        if writer is not None:
+            writer.forget_repo("/elsewhere")
+        reader.close_now()

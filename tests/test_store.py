@@ -473,3 +473,77 @@ def test_an_index_of_an_older_semcode_is_read_as_it_is_and_migrated_when_written
     assert [h.chunk.path for h in rw.search_vector(unit(0), 5)] == ["src/a.py"]  # a row without a vector: not a hit
     rw.set_vectors({rw.pending(REPO)[0].key: unit(1)})
     assert rw.coverage(REPO).share == 1.0 and rw.search_vector(unit(1), 1)[0].chunk.path == "src/b.py"
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["flat", "ivf_pq"])
+def test_search_lists_are_what_lancedb_sync_queries_give(tmp_path: Path, indexed: bool) -> None:
+    """``Store.search_lists`` (three lists awaited together on LanceDB's async table) gives the rows and scores of
+    LanceDB's own sync query builders, as the store ran them before: flat and through an IVF_PQ index, with and
+    without a filter, including rows written after the indexes were built (searched flat)."""
+    from indexer.search_lists import NPROBES, refine_factor
+    from indexer.sql import search_filter
+    from indexer.store import _CHUNK_FIELDS
+
+    rng = np.random.default_rng(1)
+    words = ["parse", "cache", "token", "store", "index", "query", "route", "handler", "config", "encode"]
+    s = Store.open(tmp_path / "index", MODEL, DIM)
+
+    def add(first: int, n: int) -> None:
+        files = {}
+        for i in range(first, first + n):
+            v = rng.standard_normal(DIM).astype(np.float32)
+            text = " ".join(rng.choice(words, 6))
+            lang, ext = ("go", "go") if i % 3 == 0 else ("python", "py")
+            files[f"pkg{i % 4}/f{i}.{ext}"] = [
+                (chunk(f"pkg{i % 4}/f{i}.{ext}", text, symbol=f"{rng.choice(words)}_{i}", language=lang), v)
+            ]
+        s.replace_file_chunks(REPO, files)
+
+    add(0, 600)
+    if indexed:
+        assert s.ensure_vector_index(min_rows=512)
+    s.compact(prune_vectors=False)
+    add(600, 40)  # after the indexes: searched flat beside them
+    table = s._chunks
+
+    def sync(vector: np.ndarray, text: str, names: str, depth: int, where: str | None) -> tuple[list, list, list]:
+        vq = table.search(vector, vector_column_name="vector").distance_type("cosine")
+        vq = vq.nprobes(NPROBES).refine_factor(refine_factor(depth))
+        tq = table.search(text, query_type="fts", fts_columns=["text"])
+        nq = table.search(names, query_type="fts", fts_columns=["names"])
+        if where:
+            vq, tq, nq = (q.where(where, prefilter=True) for q in (vq, tq, nq))
+        rows = [
+            vq.select([*_CHUNK_FIELDS, "_distance"]).limit(depth).to_arrow().to_pylist(),
+            tq.select([*_CHUNK_FIELDS, "_score"]).limit(depth).to_arrow().to_pylist(),
+            nq.select([*_CHUNK_FIELDS, "_score"]).limit(min(depth, 50)).to_arrow().to_pylist(),
+        ]
+        semantic = [(r["path"], round(1.0 - r["_distance"], 5)) for r in rows[0]]
+        return semantic, *([(r["path"], round(r["_score"], 5)) for r in side] for side in rows[1:])  # type: ignore[return-value]
+
+    def tied(side: list[tuple[str, float]]) -> tuple[list[float], set[str]]:
+        """The scores in order, and the rows above the last score (BM25 ties at the cut may fall either way)."""
+        scores = [score for _, score in side]
+        return scores, {path for path, score in side if score > min(scores, default=0.0)}
+
+    filters = [
+        None,
+        search_filter(REPO, None, None),
+        search_filter(None, ["go"], None),
+        search_filter(None, None, "pkg1/**", ["**/f1*"]),
+    ]
+    compared = 0
+    for where in filters:
+        for _ in range(4):
+            vector = rng.standard_normal(DIM).astype(np.float32)
+            text, names = " ".join(rng.choice(words, 3)), str(rng.choice(words))
+            lists = s.search_lists(vector, text, names, 40, 40, where)
+            got = tuple([(h.chunk.path, round(h.score, 5)) for h in side] for side in lists)
+            want = sync(vector, text, names, 40, where)
+            assert [tied(side) for side in got] == [tied(side) for side in want]
+            assert all(side for side in got)
+            compared += 1
+    assert compared == 16
+    # one list alone, and none: the same code path
+    assert s.search_lists(None, "", "parse", 10, 10, None)[:2] == ([], [])
+    assert s.search_lists(None, "", "", 10, 10, None) == ([], [], [])

@@ -9,8 +9,9 @@ by package and version only, so changing a source's ``subdirs`` means deleting i
 The retrieval benchmark's held-out projects are never fetched: ``fetch`` refuses any package whose name contains
 one of ``FORBIDDEN``. ``TRAIN_SOURCES`` and ``DEV_SOURCES`` are disjoint: the dev sets are other projects.
 
-Debian drops a version when a (security) update replaces it, e.g. ``openjdk-17-source`` every quarter; ``fetch``
-then fails and names the version Debian has now, for bumping the pin.
+Debian drops a version when a (security) update replaces it, e.g. ``openjdk-17-source`` every quarter, and a mirror
+may be a snapshot older than a pin; ``fetch`` then takes the version Debian has and says so on stderr (the pin is
+what to bump; the cache folder keeps the pin's name).
 """
 
 from __future__ import annotations
@@ -204,7 +205,12 @@ def _download(src: Source, into: Path) -> Path:
         except RuntimeError as e:
             policy = subprocess.run(["apt-cache", "policy", src.package], capture_output=True, text=True).stdout
             now = re.search(r"Candidate: (\S+)", policy)
-            raise RuntimeError(f"{e}; Debian now has {src.package} {now[1] if now else '(none)'}") from e
+            if now is None or now[1] == "(none)":
+                raise RuntimeError(f"{e}; Debian has no {src.package} now") from e
+            # a security update replaced the pinned version (or this mirror is a snapshot older than the pin): the
+            # same package's sources at the version Debian has, said loudly, rather than no training data at all
+            print(f"{src.name}: pinned {src.version} is gone from Debian, taking {now[1]}", file=sys.stderr)
+            _run(["apt-get", "download", "-q", f"{src.package}={now[1]}"], into)
     elif src.kind == "pypi-sdist":
         # --no-binary for this package only: with :all: pip would also build its build requirements from source
         pip = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--dest", str(into)]
