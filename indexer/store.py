@@ -214,6 +214,7 @@ class Store:
         self._rows: tuple[int, int] | None = None  # (chunk table version, its rows)
         self.read_only = False  # (``open`` sets it)
         self._version_read: tuple[float, int] | None = None  # (when, the chunk table's version) of a read-only store
+        self._marker_read: tuple[float, dict[str, Any]] | None = None  # (when, the index's marker): the same
 
     # -- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -354,8 +355,12 @@ class Store:
         update_marker(self.location, put)
 
     def incomplete(self, repo: str) -> bool:
-        """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash)."""
-        return repo in read_marker(self.location).get("incomplete", {}).get(self.model_id, [])
+        """Whether the last full run of `repo` stopped before its end (Ctrl-C, a kill, a crash). Every answer asks
+        (a read of the index's marker file); a read-only store reads it at most every ``VERSION_TTL_S``."""
+        now = time.monotonic()
+        if not self.read_only or self._marker_read is None or now - self._marker_read[0] >= VERSION_TTL_S:
+            self._marker_read = (now, read_marker(self.location))
+        return repo in self._marker_read[1].get("incomplete", {}).get(self.model_id, [])
 
     def _ensure_indexes(self) -> None:
         """Full-text indexes on `text` and `names`, and the scalar indexes that keep a write's lookups off a full
