@@ -29,11 +29,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from indexer.search_lists import NPROBES, refine_factor
-from indexer.store import _CHUNK_FIELDS, Store
+from indexer.store import Store, StoredChunk
 from semcode import Settings
 from semcode.engine import CANDIDATE_DEPTH, Engine
 
 POOL = ThreadPoolExecutor(max_workers=4)
+CHUNK_FIELDS = list(StoredChunk.__dataclass_fields__)
 
 
 def threads(store: Store, vector: np.ndarray, text: str, names: str, depth: int) -> list[list[tuple[str, float]]]:
@@ -42,12 +43,12 @@ def threads(store: Store, vector: np.ndarray, text: str, names: str, depth: int)
     def semantic() -> list[tuple[str, float]]:
         query = table.search(vector, vector_column_name="vector").distance_type("cosine")
         query = query.nprobes(NPROBES).refine_factor(refine_factor(depth))
-        rows = query.select([*_CHUNK_FIELDS, "_distance"]).limit(depth).to_arrow().to_pylist()
+        rows = query.select([*CHUNK_FIELDS, "_distance"]).limit(depth).to_arrow().to_pylist()
         return [(r["path"], 1.0 - r["_distance"]) for r in rows]
 
     def lexical(q: str, column: str, limit: int) -> list[tuple[str, float]]:
         query = table.search(q, query_type="fts", fts_columns=[column])
-        rows = query.select([*_CHUNK_FIELDS, "_score"]).limit(limit).to_arrow().to_pylist()
+        rows = query.select([*CHUNK_FIELDS, "_score"]).limit(limit).to_arrow().to_pylist()
         return [(r["path"], r["_score"]) for r in rows]
 
     sem = POOL.submit(semantic)

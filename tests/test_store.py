@@ -482,7 +482,6 @@ def test_search_lists_are_what_lancedb_sync_queries_give(tmp_path: Path, indexed
     without a filter, including rows written after the indexes were built (searched flat)."""
     from indexer.search_lists import NPROBES, refine_factor
     from indexer.sql import search_filter
-    from indexer.store import _CHUNK_FIELDS
 
     rng = np.random.default_rng(1)
     words = ["parse", "cache", "token", "store", "index", "query", "route", "handler", "config", "encode"]
@@ -505,6 +504,7 @@ def test_search_lists_are_what_lancedb_sync_queries_give(tmp_path: Path, indexed
     s.compact(prune_vectors=False)
     add(600, 40)  # after the indexes: searched flat beside them
     table = s._chunks
+    fields = list(StoredChunk.__dataclass_fields__)
 
     def sync(vector: np.ndarray, text: str, names: str, depth: int, where: str | None) -> tuple[list, list, list]:
         vq = table.search(vector, vector_column_name="vector").distance_type("cosine")
@@ -514,9 +514,9 @@ def test_search_lists_are_what_lancedb_sync_queries_give(tmp_path: Path, indexed
         if where:
             vq, tq, nq = (q.where(where, prefilter=True) for q in (vq, tq, nq))
         rows = [
-            vq.select([*_CHUNK_FIELDS, "_distance"]).limit(depth).to_arrow().to_pylist(),
-            tq.select([*_CHUNK_FIELDS, "_score"]).limit(depth).to_arrow().to_pylist(),
-            nq.select([*_CHUNK_FIELDS, "_score"]).limit(min(depth, 50)).to_arrow().to_pylist(),
+            vq.select([*fields, "_distance"]).limit(depth).to_arrow().to_pylist(),
+            tq.select([*fields, "_score"]).limit(depth).to_arrow().to_pylist(),
+            nq.select([*fields, "_score"]).limit(min(depth, 50)).to_arrow().to_pylist(),
         ]
         semantic = [(r["path"], round(1.0 - r["_distance"], 5)) for r in rows[0]]
         return semantic, *([(r["path"], round(r["_score"], 5)) for r in side] for side in rows[1:])  # type: ignore[return-value]
