@@ -248,5 +248,8 @@ def test_every_json_hit_says_its_lines_are_0_based(indexed: Indexed) -> None:
         assert rows and all(r["lines"] == "0-based" for r in rows), out.stdout + out.stderr
     query = ["search", "shift_2", "--mode", "lexical", "--limit", "1", *indexed.flags()]
     text = cli(*query, cwd=indexed.root).stdout
-    (row,) = [json.loads(line) for line in cli(*query, "--json", cwd=indexed.root).stdout.splitlines()]
+    out = cli(*query, "--json", cwd=indexed.root)
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(rows) == 1, (out.returncode, out.stdout, out.stderr)  # (once empty, under heavy load: say why)
+    (row,) = rows
     assert text.startswith(f"pkg/mod_2.py:{row['start_line'] + 1}-{row['end_line'] + 1}  "), (text, row)
