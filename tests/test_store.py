@@ -542,6 +542,13 @@ def test_search_lists_are_what_lancedb_sync_queries_give(tmp_path: Path, indexed
             want = sync(vector, text, names, 40, where)
             assert [tied(side) for side in got] == [tied(side) for side in want]
             assert all(side for side in got)
+            if where in (None, filters[1]):  # a lexical search alone: text and names at once, via search_text
+                both = table.search(text, query_type="fts", fts_columns=["text", "names"])
+                both = both.where(where, prefilter=True) if where else both
+                want_both = [(r["path"], round(r["_score"], 5)) for r in both.limit(20).to_list()]
+                found = s.search_text(text, 20, repo=REPO if where else None)
+                got_both = [(h.chunk.path, round(h.score, 5)) for h in found]
+                assert tied(got_both) == tied(want_both) and got_both
             compared += 1
     assert compared == 16
     # one list alone, and none: the same code path
