@@ -194,6 +194,8 @@ class Daemon:
             server.bind(str(self.sock))
             server.listen(self.BACKLOG)
             server.settimeout(1.0)
+            with self.lock:  # idle from now on: opening the first index may have taken longer than --idle
+                self.last = time.monotonic()
             log.info("daemon %d serving %s", os.getpid(), self.sock)
             while self.running and not self.idle():
                 self.sweep()

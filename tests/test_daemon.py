@@ -161,3 +161,28 @@ def test_daemon_help_names_its_actions() -> None:
     assert out.returncode == 0 and all(action in out.stdout for action in ("status", "stop", "serve")), out.stderr
     serve = " ".join(cli("daemon", "serve", "--help").stdout.split())
     assert "--index-idle" in serve and "(default 600)" in serve
+
+
+def test_a_daemon_whose_first_index_opens_slower_than_its_idle_time_still_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--idle`` counts from when the daemon listens. Opening the first index (a model load, a cold disk) may take
+    longer than that, and such a daemon used to exit before its first request (seen in CI under load with
+    ``--idle 2``). In process, with an open that takes longer than the idle time: a ping is answered, then the
+    daemon goes idle, exits and removes its socket."""
+    import threading
+    import time
+
+    from lsp_server import daemon_client
+    from lsp_server.daemon import Daemon, run_daemon
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    (tmp_path / "run").mkdir()
+    monkeypatch.setattr(Daemon, "open", lambda self, *args: time.sleep(1.5))  # a slow first index
+    served = threading.Thread(target=run_daemon, args=(0.5, 60.0, 1, ("index", "root")), daemon=True)
+    served.start()
+    sock = daemon_client.socket_path()
+    answer = wait_until(lambda: (a := daemon_client.ask(sock, "ping", {})) and a["ok"] and a, "a ping", timeout=20)
+    assert answer["pid"] > 0
+    served.join(20)
+    assert not served.is_alive() and not sock.exists()
